@@ -1,0 +1,122 @@
+"""The ``exoqc`` command: one entry point for every job (see DESIGN.md, "The exoqc command").
+
+Each subcommand parses its options here and hands over to the module that does the work;
+heavy imports (MLflow, XGBoost, SHAP) happen only inside the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from exoqc import __version__
+
+app = typer.Typer(
+    name="exoqc",
+    help="Quality of exosome (small EV) preparations: DLS, markers, counts and cargo in; "
+    "purity and likely potency out, tracked in MLflow and explained with SHAP.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+NOT_AVAILABLE_EXIT = 2
+
+
+def _not_available(command: str, issue: int) -> None:
+    typer.echo(
+        f"exoqc {command} is not available yet in this version (tracked in issue #{issue}).",
+        err=True,
+    )
+    raise typer.Exit(NOT_AVAILABLE_EXIT)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"exoqc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """exoqc: judge exosome preparations from their characterization data."""
+
+
+class Target(StrEnum):
+    purity = "purity"
+    potency = "potency"
+    all = "all"
+
+
+class Engine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the prep dataset into.")],
+    n_preps: Annotated[int, typer.Option("--n-preps", min=1, help="Preparations.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 1,
+) -> None:
+    """Write a simulated, labelled reference cohort as a prep dataset folder."""
+    _not_available("simulate", 3)
+
+
+@app.command()
+def dls(
+    files: Annotated[list[Path], typer.Argument(help="DLS exports (Zetasizer, ALV .ASC, CSV).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the DESIGN JSON list.")] = False,
+) -> None:
+    """Analyse DLS files: Z-average, PDI, size distribution and quality flags per record."""
+    _not_available("dls", 4)
+
+
+@app.command()
+def features(
+    dataset_dir: Annotated[Path, typer.Argument(help="Prep dataset folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="FEATURES.parquet or .csv")],
+) -> None:
+    """Build the feature table (one row per preparation) from a prep dataset folder."""
+    _not_available("features", 5)
+
+
+@app.command()
+def train(
+    dataset_dir: Annotated[
+        Path | None, typer.Argument(help="Labelled prep dataset folder; default: reference cohort.")
+    ] = None,
+    target: Annotated[Target, typer.Option(help="Which model(s) to train.")] = Target.all,
+) -> None:
+    """Train the purity and/or potency model, track it in MLflow and register it."""
+    _not_available("train", 6)
+
+
+@app.command()
+def score(
+    dataset_dir: Annotated[Path, typer.Argument(help="Prep dataset folder of new preparations.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="SCORES.csv or .parquet")],
+    purity_model: Annotated[str, typer.Option(help="Model URI.")] = "models:/exoqc-purity@champion",
+    potency_model: Annotated[
+        str, typer.Option(help="Model URI.")
+    ] = "models:/exoqc-potency@champion",
+    engine: Annotated[Engine, typer.Option(help="Where to compute.")] = Engine.local,
+) -> None:
+    """Score new preparations: purity, likely potency, applicability and reasons."""
+    _not_available("score", 7)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port on the loopback interface.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start the MLflow UI on the project's store."""
+    _not_available("ui", 8)

@@ -1,0 +1,76 @@
+"""Typed errors for bad input.
+
+Every error about a user's file says which file, where in it (line or record) and what
+was expected, so a scientist can fix the export without reading code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or worth a warning) in an input folder.
+
+    ``prep_id`` is set when the problem belongs to one preparation: in batch work only
+    that preparation fails. ``severity`` is ``"error"`` (the prep cannot be used) or
+    ``"warning"`` (the prep is used, the scientist should know).
+    """
+
+    file: str
+    message: str
+    line: int | None = None
+    column: str | None = None
+    prep_id: str | None = None
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f", line {self.line}"
+        if self.column is not None:
+            where += f", column '{self.column}'"
+        return f"{where}: {self.message}"
+
+
+class ExoqcInputError(ValueError):
+    """Input that exoqc cannot use, with the place it was found."""
+
+    def __init__(
+        self,
+        file: str | Path,
+        message: str,
+        *,
+        line: int | None = None,
+        record: str | int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.file = str(file)
+        self.line = line
+        self.record = record
+        self.column = column
+        self.detail = message
+        where = self.file
+        if line is not None:
+            where += f", line {line}"
+        if record is not None:
+            where += f", record {record}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {message}")
+
+
+class DatasetError(ExoqcInputError):
+    """A prep dataset folder that cannot be used as a whole (training needs all of it)."""
+
+    def __init__(self, root: str | Path, problems: list[Problem]) -> None:
+        self.problems = problems
+        shown = "\n  ".join(str(p) for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(root, f"{len(problems)} problem(s):\n  {shown}{more}")
+
+
+class DLSFormatError(ExoqcInputError):
+    """A DLS export that cannot be read or analysed."""

@@ -1,0 +1,1 @@
+"""Reference cohort simulator: physically grounded, labelled exosome preparations."""

@@ -1,0 +1,1 @@
+"""Feature extraction: DLS analysis, marker, composition and cargo features, the feature table."""

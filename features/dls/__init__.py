@@ -1,0 +1,1 @@
+"""DLS analysis: instrument readers, cumulants, regularized inversion, Mie weighting."""

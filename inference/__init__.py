@@ -1,0 +1,1 @@
+"""Inference: batch scoring, per-preparation SHAP, applicability domain."""

@@ -1,0 +1,1 @@
+"""Training: XGBoost purity and potency models, validation, MLflow tracking, global SHAP."""
