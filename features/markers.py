@@ -63,13 +63,9 @@ PANEL: tuple[tuple[str, str], ...] = (
     ("HSPA5", "grp78"),
 )
 
-# Marker groups: (key, readable name). "ev" is the union of "transmembrane" and "cytosolic".
-_GROUPS = {
-    "transmembrane": "transmembrane EV marker (MISEV category 1)",
-    "cytosolic": "cytosolic EV marker (MISEV category 2)",
-    "coisolate": "non-EV co-isolate (MISEV category 3)",
-    "other_compartment": "other-compartment protein (MISEV category 4)",
-}
+# Marker groups; positive EV markers ("ev" levels) are the first two together.
+_GROUPS = ("transmembrane", "cytosolic", "coisolate", "other_compartment")
+_EV_GROUPS = ["transmembrane", "cytosolic"]
 _FLOOR_NOTE = (
     "A measured but not detected marker enters at half the smallest intensity detected in "
     "the same run (the run's detection limit halved), so a ratio over a not-detected "
@@ -233,7 +229,7 @@ def misev_report(dataset: Dataset) -> pd.DataFrame:
     features, _ = marker_features(dataset)
     levels = _run_levels(dataset.markers)
     detections = _detections(levels)
-    detections["name"] = detections["symbol"].map(lambda s: MARKERS[s].name)
+    detections["name"] = detections["symbol"].map({s: m.name for s, m in MARKERS.items()})
 
     def names(mask: pd.Series) -> pd.Series:
         chosen = detections[mask]
@@ -253,36 +249,36 @@ def misev_report(dataset: Dataset) -> pd.DataFrame:
     failed = report.index.isin(list(dataset.errors))
     report.loc[failed, "misev_minimum_met"] = pd.NA
     report["summary"] = [
-        _summary(row, is_failed, features.at[prep_id, "n_transmembrane_markers_detected"],
-                 features.at[prep_id, "n_cytosolic_markers_detected"])
-        for (prep_id, row), is_failed in zip(report.iterrows(), failed, strict=True)
+        _summary(row, is_failed)
+        for row, is_failed in zip(report.itertuples(), failed, strict=True)
     ]
     return report
 
 
-def _summary(row: pd.Series, failed: bool, n_transmembrane: float, n_cytosolic: float) -> str:
+def _summary(row, failed: bool) -> str:
+    """One line for a row of :func:`misev_report` (a namedtuple of its columns)."""
     if failed:
         return "MISEV2018 minimum not assessed: this preparation's input has errors."
-    if pd.isna(row["misev_minimum_met"]):
-        return "MISEV2018 minimum not assessed: no protein marker was measured."
-    found = (f"transmembrane: {row['transmembrane_detected'] or 'none'}; "
-             f"cytosolic: {row['cytosolic_detected'] or 'none'}")
-    controls = (f"purity controls measured: {row['purity_controls_measured']} "
-                f"(detected: {row['purity_controls_detected'] or 'none'})"
-                if row["purity_controls_measured"] else "no purity control measured")
-    n_positive = 0 if pd.isna(row["n_positive_detected"]) else int(row["n_positive_detected"])
-    if row["misev_minimum_met"]:
+    if pd.isna(row.misev_minimum_met):
+        return "MISEV2018 minimum not assessed: no recognised protein marker was measured."
+    found = (f"transmembrane: {row.transmembrane_detected or 'none'}; "
+             f"cytosolic: {row.cytosolic_detected or 'none'}")
+    controls = (f"purity controls measured: {row.purity_controls_measured} "
+                f"(detected: {row.purity_controls_detected or 'none'})"
+                if row.purity_controls_measured else "no purity control measured")
+    n_positive = 0 if pd.isna(row.n_positive_detected) else int(row.n_positive_detected)
+    if row.misev_minimum_met:
         return (f"MISEV2018 minimum met: {n_positive} positive EV markers detected "
                 f"({found}); {controls}.")
     missing = []
     if n_positive < MISEV_MIN_POSITIVE:
         missing.append(f"{n_positive} positive EV marker(s) detected, "
                        f"{MISEV_MIN_POSITIVE} needed")
-    if not n_transmembrane > 0:
+    if not row.transmembrane_detected:
         missing.append("no transmembrane (category 1) marker detected")
-    if not n_cytosolic > 0:
+    if not row.cytosolic_detected:
         missing.append("no cytosolic (category 2) marker detected")
-    if not row["purity_controls_measured"]:
+    if not row.purity_controls_measured:
         missing.append("no purity control (category 3 or 4) measured")
     return f"MISEV2018 minimum not met: {'; '.join(missing)} ({found}; {controls})."
 
@@ -360,7 +356,7 @@ def _group_levels(levels: pd.DataFrame) -> pd.DataFrame:
     keys = [grouped["prep_id"], grouped["run_id"]]
     per_group = grouped.groupby([*keys, grouped["group"]], sort=False)["level"].mean().unstack()
     per_group = per_group.reindex(columns=list(_GROUPS))
-    ev = grouped[grouped["group"].isin(["transmembrane", "cytosolic"])]
+    ev = grouped[grouped["group"].isin(_EV_GROUPS)]
     per_group["ev"] = ev.groupby([ev["prep_id"], ev["run_id"]], sort=False)["level"].mean()
     per_group.index.names = ["prep_id", "run_id"]
     return per_group
@@ -374,7 +370,7 @@ def _undefined_ratio_warnings(levels: pd.DataFrame) -> dict[str, list[str]]:
     """
     blank_run = ~levels.groupby("run_id")["detected"].transform("any")
     prep_run = [levels["prep_id"], levels["run_id"]]
-    is_ev = levels["group"].isin(["transmembrane", "cytosolic"])
+    is_ev = levels["group"].isin(_EV_GROUPS)
     has_ev = is_ev.groupby(prep_run, sort=False).transform("any")
     several = levels["symbol"].groupby(prep_run, sort=False).transform("size") >= 2
     affected = levels[blank_run & has_ev & several].drop_duplicates(["prep_id", "run_id"])

@@ -216,7 +216,7 @@ def test_misev_minimum_feature_and_report(prep_folder):
         assert bool(report.at[f"C{i}", "misev_minimum_met"]) == bool(expected), case
     assert math.isnan(frame.at["NONE", "misev_minimum_met"])
     assert report.at["NONE", "misev_minimum_met"] is pd.NA
-    assert "no protein marker was measured" in report.at["NONE", "summary"]
+    assert "no recognised protein marker was measured" in report.at["NONE", "summary"]
 
     met = report.loc["C0"]
     assert met["transmembrane_detected"] == "CD63"
