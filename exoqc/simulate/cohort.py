@@ -1,0 +1,259 @@
+"""Write a simulated, labelled cohort as a prep dataset folder (DESIGN.md input contract).
+
+Besides the input files, ``simulation_truth.csv`` records the true composition and latent
+facts of each preparation. It is not part of the input contract: the loader ignores it and
+features must never read it; benchmarks and tests use it as ground truth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from exoqc.dataset import ASSAY_READOUTS, CARGO_FILE, DLS_DIR, MARKERS_FILE, PREPS_FILE
+from exoqc.errors import ExoqcInputError
+from exoqc.features.dls.mie import scattering_intensity
+from exoqc.features.dls.physics import scattering_vector_per_m
+from exoqc.simulate import assays, dls
+from exoqc.simulate import parameters as par
+from exoqc.simulate.composition import Composition, sample_composition
+
+TRUTH_FILE = "simulation_truth.csv"
+CELL_TYPE = "DASC"  # deer antler stem cells
+
+# How a lab writes its isolation method (the loader maps these to the DESIGN names).
+_METHOD_SPELLINGS = {
+    "uc": ("uc", "ultracentrifugation", "UC"), "sec": ("sec", "SEC", "size exclusion"),
+    "uc_sec": ("uc_sec", "UC+SEC"), "density_gradient": ("density_gradient", "iodixanol"),
+    "peg": ("peg", "PEG", "polymer precipitation"),
+    "immunoaffinity": ("immunoaffinity", "immunocapture"),
+}
+# DLS lab setups: most labs export Zetasizer tables; some a generic CSV from another
+# instrument (a 90° instrument at 640 nm such as the NanoBrook 90Plus, or a 173° one).
+DLS_MISSING = 0.10
+GENERIC_CSV_SHARE = 0.15
+ZETASIZER = ("zetasizer", 632.8, 173.0)
+GENERIC_GEOMETRIES = ((640.0, 90.0), (632.8, 173.0))
+TEMPERATURES_C = (25.0, 20.0, 37.0)
+TEMPERATURE_PROBABILITIES = (0.85, 0.07, 0.08)
+REPLICATES = (2, 3, 4, 5, 6)
+REPLICATE_PROBABILITIES = (0.10, 0.70, 0.10, 0.05, 0.05)
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+@dataclass(frozen=True)
+class _DLSLab:
+    export_format: str
+    wavelength_nm: float
+    angle_deg: float
+    temperature_c: float
+    beta0: float
+
+
+def _prepare_folder(out_dir: Path) -> None:
+    """An empty folder, or one this simulator wrote before (its files are replaced)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExoqcInputError(out_dir, "exists and is not a folder: expected a folder path")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not (out_dir / TRUTH_FILE).is_file():
+            raise ExoqcInputError(
+                out_dir, "folder is not empty and holds no earlier simulation: expected an "
+                "empty or new folder, so that no file of yours is overwritten")
+        for name in (PREPS_FILE, MARKERS_FILE, CARGO_FILE, TRUTH_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+        dls_dir = out_dir / DLS_DIR
+        if dls_dir.is_dir():
+            for path in dls_dir.iterdir():
+                if path.suffix in (".txt", ".csv") and path.is_file():
+                    path.unlink()
+    (out_dir / DLS_DIR).mkdir(parents=True, exist_ok=True)
+
+
+def simulate_cohort(out_dir: Path, n_preps: int, seed: int) -> Path:
+    """Simulate ``n_preps`` labelled preparations and write them as a prep dataset folder.
+
+    Writes ``preps.csv`` (with labels and readouts), ``markers.csv``, ``cargo.csv``, ``dls/``
+    (Zetasizer wide exports and generic CSV correlograms) and ``simulation_truth.csv``.
+    The same seed gives byte-identical files; batch and preparation ids carry the seed.
+    Returns ``out_dir``.
+    """
+    if n_preps < 1:
+        raise ValueError(f"n_preps must be at least 1, got {n_preps}")
+    out_dir = Path(out_dir)
+    _prepare_folder(out_dir)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
+    comp = sample_composition(n_preps, seed, streams[0])
+    batch_index = comp.preps["batch_index"].to_numpy()
+    n_batches = len(comp.batches)
+    counts = assays.measure_counts(comp, batch_index, n_batches, streams[1])
+    markers, panels = assays.measure_markers(comp, counts, comp.batches, batch_index, streams[2])
+    cargo = assays.measure_cargo(comp, comp.batches, batch_index, streams[3])
+    function = assays.potency(comp, counts["protein_ug_per_ml"].to_numpy(), batch_index,
+                              streams[4])
+    dls_truth = _write_dls(out_dir, comp, streams[5])
+    share = comp.ev_protein_share
+    purity = par.purity_class(share)
+    _write_preps(out_dir, comp, counts, dls_truth, purity, function, streams[6])
+    markers.to_csv(out_dir / MARKERS_FILE, index=False, lineterminator="\n")
+    cargo.to_csv(out_dir / CARGO_FILE, index=False, lineterminator="\n")
+    _write_truth(out_dir, comp, counts, share, purity, function, dls_truth,
+                 panels.to_numpy()[batch_index])
+    return out_dir
+
+
+def _timestamp(day: int, minutes: float) -> str:
+    start = pd.Timestamp("2018-03-05 09:00:00")
+    moment = start + pd.Timedelta(days=int(day)) + pd.Timedelta(seconds=round(minutes * 60))
+    return (f"{moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year} "
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
+
+
+def _write_dls(out_dir: Path, comp: Composition, rng: np.random.Generator) -> pd.DataFrame:
+    """DLS files of the preparations that have one; per prep: file, format, ideal cumulants."""
+    n_batches = len(comp.batches)
+    labs = []
+    for _ in range(n_batches):
+        if rng.random() < GENERIC_CSV_SHARE:
+            wavelength, angle = GENERIC_GEOMETRIES[rng.integers(len(GENERIC_GEOMETRIES))]
+            export = "csv"
+        else:
+            export, wavelength, angle = ZETASIZER
+        labs.append(_DLSLab(export, wavelength, angle,
+                            float(rng.choice(TEMPERATURES_C, p=TEMPERATURE_PROBABILITIES)),
+                            float(rng.uniform(0.65, 0.95))))
+    record_counter = rng.integers(1, 400, n_batches)
+    mie_tables: dict[tuple[float, float], tuple[np.ndarray, dict[float, int], float]] = {}
+    indices = np.unique(comp.refractive_index)
+    out = {"dls_file": [], "dls_format": [], "dls_ideal_z_average_nm": [], "dls_ideal_pdi": []}
+    batch_index = comp.preps["batch_index"].to_numpy()
+    prep_in_batch = comp.preps.groupby("batch_index").cumcount().to_numpy()
+    for i, prep_id in enumerate(comp.preps["prep_id"]):
+        b = batch_index[i]
+        lab = labs[b]
+        geometry = (lab.wavelength_nm, lab.angle_deg)
+        if geometry not in mie_tables:
+            table = dls.mie_intensity_table(indices, *geometry)
+            reference = float(scattering_intensity(100.0, 1.39, dls.WATER_RI, *geometry)[0])
+            mie_tables[geometry] = (table, {float(r): k for k, r in enumerate(indices)},
+                                    reference)
+        table, row_of, reference = mie_tables[geometry]
+        fraction = dls.size_distribution(comp.median_nm[i], comp.sigma_ln[i])
+        mie = table[[row_of[float(r)] for r in comp.refractive_index[i]]]
+        temperature_k = lab.temperature_c + 273.15
+        z_average, pdi, _ = dls.cumulant_moments(
+            dls.DIAMETER_GRID_NM, comp.number_per_ml[i] @ (fraction * mie),
+            temperature_k=temperature_k, viscosity_pa_s=dls.water_viscosity_pa_s(temperature_k),
+            q_per_m=scattering_vector_per_m(lab.wavelength_nm, lab.angle_deg, dls.WATER_RI))
+        if rng.random() < DLS_MISSING:
+            out["dls_file"].append("")
+            out["dls_format"].append("")
+        else:
+            n_records = 1 if lab.export_format == "csv" else int(
+                rng.choice(REPLICATES, p=REPLICATE_PROBABILITIES))
+            start = 20.0 * prep_in_batch[i]
+            records = dls.measure_records(
+                sample_name=prep_id, number_per_ml=comp.number_per_ml[i],
+                size_fraction=fraction, mie=mie, reference_intensity=reference,
+                temperature_c=lab.temperature_c, beta0=lab.beta0,
+                wavelength_nm=lab.wavelength_nm, angle_deg=lab.angle_deg,
+                n_records=n_records, first_record=int(record_counter[b]),
+                timestamps=[_timestamp(3 * b, start + 3.5 * r) for r in range(n_records)],
+                rng=rng)
+            record_counter[b] += n_records
+            if lab.export_format == "csv":
+                name = f"{DLS_DIR}/{prep_id}.csv"
+                dls.write_generic_csv(out_dir / name, records[0], with_counts=rng.random() < 0.8)
+            else:
+                name = f"{DLS_DIR}/{prep_id}.txt"
+                dls.write_zetasizer_export(out_dir / name, records)
+            out["dls_file"].append(name)
+            out["dls_format"].append(lab.export_format)
+        out["dls_ideal_z_average_nm"].append(z_average)
+        out["dls_ideal_pdi"].append(pdi)
+    return pd.DataFrame(out)
+
+
+def _text(values, fmt: str) -> list[str]:
+    return ["" if (v is None or (isinstance(v, float) and math.isnan(v))) else format(v, fmt)
+            for v in values]
+
+
+def _write_preps(out_dir: Path, comp: Composition, counts: pd.DataFrame,
+                 dls_truth: pd.DataFrame, purity: np.ndarray, function: pd.DataFrame,
+                 rng: np.random.Generator) -> None:
+    p = comp.preps
+    spelling_of_batch = [
+        {m: str(rng.choice(s)) if rng.random() < 0.25 else m for m, s in _METHOD_SPELLINGS.items()}
+        for _ in range(len(comp.batches))]
+    table = pd.DataFrame({
+        "prep_id": p["prep_id"],
+        "batch": p["batch"],
+        "isolation_method": [spelling_of_batch[b][m]
+                             for b, m in zip(p["batch_index"], p["isolation_method"], strict=True)],
+        "cell_type": CELL_TYPE,
+        "donor": p["donor"],
+        "passage": [f"P{v}" for v in p["passage"]],
+        "particles_per_ml": _text(counts["particles_per_ml"], ".4g"),
+        "protein_ug_per_ml": _text(counts["protein_ug_per_ml"], ".4g"),
+        "dls_file": dls_truth["dls_file"],
+        "dls_record": "",
+        "purity_class": purity,
+        "potency_class": function["potency_class"],
+    })
+    for column in ASSAY_READOUTS:
+        table[column] = _text(function[column], ".3f")
+    table.to_csv(out_dir / PREPS_FILE, index=False, lineterminator="\n")
+
+
+def _write_truth(out_dir: Path, comp: Composition, counts: pd.DataFrame, share: np.ndarray,
+                 purity: np.ndarray, function: pd.DataFrame, dls_truth: pd.DataFrame,
+                 panel: np.ndarray) -> None:
+    p = comp.preps
+    truth = p.drop(columns=["batch_index"]).copy()
+    truth["ev_protein_share"] = share
+    truth["purity_class"] = purity
+    truth["potency_composite"] = function["potency_composite"]
+    truth["potency_class"] = function["potency_class"]
+    truth["effective_ev_dose_ug_per_ml"] = function["effective_ev_dose_ug_per_ml"]
+    protein = comp.protein_ug_per_ml
+    truth["total_protein_ug_per_ml"] = protein.sum(axis=1)
+    for k, population in enumerate(par.POPULATIONS):
+        truth[f"{population.name}_per_ml"] = comp.number_per_ml[:, k]
+        truth[f"{population.name}_protein_ug_per_ml"] = protein[:, k]
+        truth[f"{population.name}_median_nm"] = comp.median_nm[:, k]
+    truth["ev_refractive_index"] = comp.refractive_index[:, par.POPULATION_INDEX["sev"]]
+    truth["nta_threshold_nm"] = counts["nta_threshold_nm"]
+    truth["marker_panel"] = panel
+    for column in dls_truth:
+        truth[column] = dls_truth[column]
+    truth.to_csv(out_dir / TRUTH_FILE, index=False, float_format="%.6g", lineterminator="\n")
+
+
+def summary_lines(root: Path) -> list[str]:
+    """A short account of a simulated folder: classes, measurements and where they are."""
+    preps = pd.read_csv(root / PREPS_FILE, dtype=str, keep_default_na=False)
+    markers = pd.read_csv(root / MARKERS_FILE, dtype=str)
+    cargo = pd.read_csv(root / CARGO_FILE, dtype=str)
+    dls_files = preps["dls_file"][preps["dls_file"] != ""]
+
+    def counts(column: str, labels: tuple[str, ...]) -> str:
+        found = preps[column].value_counts()
+        return ", ".join(f"{label} {found.get(label, 0)}" for label in labels)
+
+    return [
+        f"{len(preps)} preparations in {preps['batch'].nunique()} batches written to {root}",
+        f"purity: {counts('purity_class', ('high', 'medium', 'low'))}",
+        f"potency: {counts('potency_class', ('potent', 'subpotent'))}",
+        f"DLS exports: {dls_files.str.endswith('.txt').sum()} Zetasizer, "
+        f"{dls_files.str.endswith('.csv').sum()} generic CSV; "
+        f"{(preps['particles_per_ml'] != '').sum()} with NTA, "
+        f"{(preps['protein_ug_per_ml'] != '').sum()} with BCA",
+        f"markers: {markers['prep_id'].nunique()} preparations, {len(markers)} measurements; "
+        f"cargo: {cargo['prep_id'].nunique()} preparations",
+        f"ground truth (not an input): {root / TRUTH_FILE}",
+    ]
