@@ -67,16 +67,31 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 1,
 ) -> None:
     """Write a simulated, labelled reference cohort as a prep dataset folder."""
-    _not_available("simulate", 3)
+    from exoqc.errors import ExoqcInputError
+    from exoqc.simulate import simulate_cohort, summary_lines
+
+    try:
+        root = simulate_cohort(out_dir, n_preps, seed)
+    except ExoqcInputError as error:
+        typer.echo(f"exoqc simulate: {error}", err=True)
+        raise typer.Exit(1) from None
+    for line in summary_lines(root):
+        typer.echo(line)
 
 
 @app.command()
 def dls(
     files: Annotated[list[Path], typer.Argument(help="DLS exports (Zetasizer, ALV .ASC, CSV).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the DESIGN JSON list.")] = False,
+    particle_ri: Annotated[
+        float, typer.Option("--particle-ri", min=1.0, max=3.0,
+                            help="Particle refractive index for volume/number weighting.")
+    ] = 1.39,
 ) -> None:
     """Analyse DLS files: Z-average, PDI, size distribution and quality flags per record."""
-    _not_available("dls", 4)
+    from exoqc.features.dls.report import run_dls_command
+
+    raise typer.Exit(run_dls_command(files, as_json, particle_ri))
 
 
 @app.command()
