@@ -49,7 +49,7 @@ POPULATIONS: tuple[Population, ...] = (
     Population("exomere", "exomeres", False, 1.45, 0.30),
     # Lipoproteins (Feingold, Endotext 2021): protein mass fraction × particle density:
     # HDL 50 % × 1.12 g/mL, LDL 22 % × 1.04, VLDL 10 % × 0.97, chylomicrons 1.5 % × 0.93.
-    # Index 1.45-1.50 (lipid cores; de Rond et al., Clin Chem 2018).
+    # Index 1.45-1.50 for their lipid cores (de Rond et al., JEV 2019, flow-cytometry indices).
     Population("hdl", "HDL", False, 1.48, 0.50 * 1.12),
     Population("ldl", "LDL", False, 1.48, 0.22 * 1.04),
     Population("vldl", "VLDL", False, 1.47, 0.10 * 0.97),
@@ -97,8 +97,9 @@ SIZE_SIGMA: dict[str, tuple[float, float]] = {
     "secreted_protein": (0.15, 0.25),
     "protein_aggregate": (0.45, 0.65),
 }
-# Freeze-thaw EV clusters: k vesicles (k uniform 3-20) in a diffusion-limited cluster of
-# fractal dimension 2.1 (Lin et al., Nature 1989) has a diameter d_ev · k^(1/2.1).
+# Freeze-thaw EV clusters: k vesicles (k uniform 3-20) in a cluster of
+# fractal dimension 2.1 (reaction-limited aggregation; Lin et al., Nature 1989) has a
+# diameter d_ev · k^(1/2.1).
 CLUSTER_SIZE_RANGE = (3, 20)
 CLUSTER_FRACTAL_DIMENSION = 2.1
 CLUSTER_SIGMA = 0.35
@@ -121,7 +122,8 @@ LIPOPROTEIN_10PCT_FBS_PER_ML = {
     "vldl": 5e11,
     "chylomicron": 1e8,  # fetal serum carries almost no chylomicrons
 }
-BOVINE_SEV_10PCT_FBS_PER_ML = 1e9  # FBS holds ~1e10 EVs/mL (Shelke et al., JEV 2014)
+# FBS is rich in bovine EVs (Shelke et al., JEV 2014); ~1e10/mL assumed, 1e9/mL at 10 %.
+BOVINE_SEV_10PCT_FBS_PER_ML = 1e9
 
 # Serum in the collection medium. EV-depleted FBS (18 h at 100,000 g) loses most bovine EVs,
 # not its soluble protein or lipoproteins; "not depleted" is the failure of using complete
@@ -134,7 +136,7 @@ BOVINE_SEV_LEVEL = {"serum_free": 0.003, "ev_depleted_fbs": 0.05, "fbs_not_deple
 # --- Isolation: fraction of each CM population recovered in the final preparation ---------
 ISOLATION_METHODS = ("uc", "sec", "uc_sec", "density_gradient", "peg", "immunoaffinity")
 ISOLATION_PROBABILITIES = (0.26, 0.22, 0.14, 0.10, 0.17, 0.11)
-# Sources: Böing et al., JEV 2014 (SEC removes >99 % of protein and HDL); Sódar et al., Sci
+# Sources: Böing et al., JEV 2014 (SEC removes >99 % of protein, >95 % of HDL); Sódar et al., Sci
 # Rep 2016 (LDL co-isolates with UC and SEC); Yuana et al., JEV 2014 and Karimi et al., Cell
 # Mol Life Sci 2018 (density gradient separates LDL/VLDL, not HDL); Takov et al., JEV 2019
 # (UC vs SEC); Lobb et al., JEV 2015 (UF+SEC); Rider et al., Sci Rep 2016 and Gámez-Valero
@@ -180,7 +182,7 @@ CONCENTRATION_FACTOR = {
     "immunoaffinity": 100.0,
 }
 # Share of the recovered soluble protein that ends up in aggregates (pelleting, PEG, low-pH
-# elution aggregate protein; Linares et al., JEV 2015 on UC-induced aggregation).
+# elution aggregate protein; Linares et al., JEV 2015: high-speed centrifugation aggregates).
 AGGREGATED_PROTEIN_SHARE = {
     "uc": 0.25, "sec": 0.05, "uc_sec": 0.08, "density_gradient": 0.05, "peg": 0.30,
     "immunoaffinity": 0.20,
