@@ -128,4 +128,10 @@ def ui(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
     """Start the MLflow UI on the project's store."""
-    _not_available("ui", 8)
+    from exoqc.ui import UIError, serve
+
+    try:
+        serve(host=host, port=port)
+    except UIError as error:
+        typer.echo(f"exoqc ui: {error}", err=True)
+        raise typer.Exit(1) from None
