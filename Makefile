@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The tests also need every optional part, so that none skips: Spark scoring, the PostgreSQL
+# team store, the browser tests of the MLflow UI (make run does not).
+TEST_INSTALLED := $(VENV)/.installed-test
+TEST_EXTRAS := dev,spark,postgres,e2e
 
 .PHONY: run test lint
 
@@ -14,6 +18,10 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(INSTALLED)
 
+$(TEST_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[$(TEST_EXTRAS)]"
+	touch $(TEST_INSTALLED)
+
 # The main job: reference cohort -> both models -> score a new batch -> where to look.
 run: $(INSTALLED)
 	$(BIN)/exoqc train --target all
@@ -22,6 +30,9 @@ run: $(INSTALLED)
 	@echo "Scores: data/new-batch-scores.csv"
 	@echo "MLflow UI: $(BIN)/exoqc ui   (then open http://127.0.0.1:5000)"
 
-test: $(INSTALLED)
+# Debian's chromium, chromium-driver and postgresql are installed when missing (as root or
+# with passwordless sudo; otherwise the script prints the command and those tests skip).
+test: $(TEST_INSTALLED)
 	$(BIN)/ruff check .
+	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest
