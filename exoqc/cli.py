@@ -83,9 +83,15 @@ def simulate(
 def dls(
     files: Annotated[list[Path], typer.Argument(help="DLS exports (Zetasizer, ALV .ASC, CSV).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the DESIGN JSON list.")] = False,
+    particle_ri: Annotated[
+        float, typer.Option("--particle-ri", min=1.0, max=3.0,
+                            help="Particle refractive index for volume/number weighting.")
+    ] = 1.39,
 ) -> None:
     """Analyse DLS files: Z-average, PDI, size distribution and quality flags per record."""
-    _not_available("dls", 4)
+    from exoqc.features.dls.report import run_dls_command
+
+    raise typer.Exit(run_dls_command(files, as_json, particle_ri))
 
 
 @app.command()
