@@ -196,18 +196,20 @@ def marker_abundance(comp: Composition) -> np.ndarray:
 
 
 def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFrame,
-                    batch_index: np.ndarray, rng: np.random.Generator) -> tuple[pd.DataFrame,
-                                                                                pd.Series]:
+                    batch_index: np.ndarray, rng: np.random.Generator
+                    ) -> tuple[pd.DataFrame, pd.Series]:
     """markers.csv rows (prep_id, marker, intensity, assay, run, unit) and each batch's panel."""
     abundance = marker_abundance(comp)
     total_protein = comp.protein_ug_per_ml.sum(axis=1)
-    measured_protein = counts["protein_ug_per_ml"].to_numpy()
+    # The lab loads and dilutes by its own BCA value (the truth when it has none).
+    believed_protein = counts["protein_ug_per_ml"].fillna(pd.Series(total_protein)).to_numpy()
     prep_ids = comp.preps["prep_id"].to_numpy()
-    affinity = dict(zip(PANEL_MARKERS, lognormal_spread(rng, 0.5, len(PANEL_MARKERS)), strict=True))
+    affinity = dict(zip(PANEL_MARKERS, lognormal_spread(rng, 0.5, len(PANEL_MARKERS)),
+                        strict=True))
     detectability = dict(zip(PANEL_MARKERS, lognormal_spread(rng, 0.7, len(PANEL_MARKERS)),
                              strict=True))
-    names = list(PANEL_PROBABILITIES)
-    panel_of_batch = rng.choice(names, len(batches), p=list(PANEL_PROBABILITIES.values()))
+    panel_of_batch = rng.choice(list(PANEL_PROBABILITIES), len(batches),
+                                p=list(PANEL_PROBABILITIES.values()))
     rows: list[tuple[str, str, str, str, str, str]] = []
     for b, panel in enumerate(panel_of_batch):
         members = np.flatnonzero(batch_index == b)
@@ -215,45 +217,67 @@ def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFra
         if panel == "none" or len(members) == 0:
             continue
         assay, markers = PANELS[panel]
-        spelling = {m: (m if assay == "ms" else str(rng.choice(MARKER_NAMES[m]))) for m in markers}
+        spelling = {m: m if assay == "ms" else str(rng.choice(MARKER_NAMES[m])) for m in markers}
         batch = batches.at[b, "batch"]
-        lot = {m: float(lognormal_spread(rng, ANTIBODY_LOT_SIGMA, 1)[0]) for m in markers}
-        cols = [PANEL_MARKERS.index(m) for m in markers]
-        per_ug = abundance[np.ix_(members, cols)] * np.array(
-            [affinity[m] * lot[m] for m in markers])
-        if assay == "wb":
-            groups = [members[i:i + WB_LANES_PER_BLOT]
-                      for i in range(0, len(members), WB_LANES_PER_BLOT)]
-            offset = 0
-            for k, lanes in enumerate(groups, start=1):
-                signal = per_ug[offset:offset + len(lanes)]
-                offset += len(lanes)
-                # Equal protein loading by the lab's own BCA, limited by the well volume.
-                believed = np.where(np.isnan(measured_protein[lanes]), total_protein[lanes],
-                                    measured_protein[lanes])
-                load_ug = np.minimum(WB_MAX_LOAD_UG * total_protein[lanes] / believed,
-                                     WB_MAX_VOLUME_UL * 1e-3 * total_protein[lanes])
-                values = _western_blot(signal * load_ug[:, None], rng)
-                rows += _rows(prep_ids[lanes], markers, spelling, values, "wb",
-                              f"{batch}-WB{k}", ["AU"] * len(markers), rng)
-        elif assay == "elisa":
-            concentration = per_ug * total_protein[members, None] * 1000.0  # pg/mL
-            values = _elisa(concentration, measured_protein[members], rng)
-            units = ["ng/mL" if m in ("ALB", "APOA1") else "pg/mL" for m in markers]
-            values = np.where(np.array(units) == "ng/mL", values / 1000.0, values)
-            rows += _rows(prep_ids[members], markers, spelling, values, "elisa",
-                          f"{batch}-ELISA1", units, rng)
+        per_ug = abundance[np.ix_(members, [PANEL_MARKERS.index(m) for m in markers])]
+        if assay == "ms":
+            runs = [(f"{batch}-MS1", members, _proteomics(
+                per_ug * np.array([detectability[m] for m in markers]), rng))]
+            units = ["LFQ intensity"] * len(markers)
         else:
-            lfq = (abundance[np.ix_(members, cols)] * np.array([detectability[m] for m in markers])
-                   * 10 ** rng.uniform(7, 9)
-                   * lognormal_spread(rng, 0.25, (len(members), len(markers))))
-            threshold = np.quantile(lfq, 0.1) * lognormal_spread(rng, 0.3, 1)[0]
-            detection = 1 / (1 + np.exp(-(np.log(lfq) - np.log(threshold)) / 0.4))
-            seen = rng.random(lfq.shape) < detection
-            rows += _rows(prep_ids[members], markers, spelling, np.where(seen, lfq, 0.0), "ms",
-                          f"{batch}-MS1", ["LFQ intensity"] * len(markers), rng)
+            lot = lognormal_spread(rng, ANTIBODY_LOT_SIGMA, len(markers))
+            signal = per_ug * np.array([affinity[m] for m in markers]) * lot
+            if assay == "wb":
+                runs = _western_blots(batch, members, signal, total_protein, believed_protein,
+                                      rng)
+                units = ["AU"] * len(markers)
+            else:
+                values = _elisa(signal * total_protein[members, None] * 1000.0,
+                                believed_protein[members], rng)
+                units = ["ng/mL" if m in ("ALB", "APOA1") else "pg/mL" for m in markers]
+                values = np.where(np.array(units) == "ng/mL", values / 1000.0, values)
+                runs = [(f"{batch}-ELISA1", members, values)]
+        for run, lanes, values in runs:
+            for i, lane in enumerate(lanes):
+                for j, marker in enumerate(markers):
+                    if rng.random() < MARKER_MISSING:
+                        continue
+                    text = "0" if values[i, j] <= 0 else f"{values[i, j]:.4g}"
+                    rows.append((prep_ids[lane], spelling[marker], text, assay, run, units[j]))
     table = pd.DataFrame(rows, columns=["prep_id", "marker", "intensity", "assay", "run", "unit"])
     return table, pd.Series(panel_of_batch, index=batches["batch"])
+
+
+def _western_blots(batch: str, members: np.ndarray, signal_per_ug: np.ndarray,
+                   total_protein: np.ndarray, believed_protein: np.ndarray,
+                   rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(run, lanes, band values) of each blot of up to 10 lanes of one batch.
+
+    Equal loading of 20 µg by the lab's BCA value, limited by the well volume: dilute
+    preparations load less, and a BCA error loads more or less than intended.
+    """
+    blots = []
+    for k, start in enumerate(range(0, len(members), WB_LANES_PER_BLOT), start=1):
+        lanes = members[start:start + WB_LANES_PER_BLOT]
+        load_ug = np.minimum(WB_MAX_LOAD_UG * total_protein[lanes] / believed_protein[lanes],
+                             WB_MAX_VOLUME_UL * 1e-3 * total_protein[lanes])
+        signal = signal_per_ug[start:start + WB_LANES_PER_BLOT] * load_ug[:, None]
+        blots.append((f"{batch}-WB{k}", lanes, _western_blot(signal, rng)))
+    return blots
+
+
+def _proteomics(abundance: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Label-free intensities of one MS run: a run scale of 1e7-1e9, 25 % noise and
+    intensity-dependent detection (logistic in ln intensity around the run's 10th
+    percentile); undetected proteins are 0."""
+    lfq = abundance * 10 ** rng.uniform(7, 9) * lognormal_spread(rng, 0.25, abundance.shape)
+    positive = lfq[lfq > 0]
+    if positive.size == 0:
+        return lfq
+    log_threshold = np.log(np.quantile(positive, 0.1)) + rng.normal(0, 0.3)
+    with np.errstate(divide="ignore"):
+        detection = 1 / (1 + np.exp(-(np.log(lfq) - log_threshold) / 0.4))
+    return np.where(rng.random(lfq.shape) < detection, lfq, 0.0)
 
 
 def _western_blot(signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -272,27 +296,15 @@ def _western_blot(signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.where(measured > 3 * residual_sd, measured, 0.0)
 
 
-def _elisa(concentration: np.ndarray, measured_protein: np.ndarray,
+def _elisa(concentration: np.ndarray, believed_protein: np.ndarray,
            rng: np.random.Generator) -> np.ndarray:
-    """Sandwich ELISA: the lab dilutes by its BCA value, reads inside LoD-ULOQ, back-calculates."""
-    believed = np.where(np.isnan(measured_protein), 100.0, measured_protein)
-    dilution = 10.0 ** np.clip(np.ceil(np.log10(believed / 20.0)), 0, 4)
+    """Sandwich ELISA of one plate: the lab dilutes by its BCA value (10^⌈log10(µg/mL / 20)⌉),
+    reads inside LoD-ULOQ (saturating at the ULOQ) and back-calculates."""
+    dilution = 10.0 ** np.clip(np.ceil(np.log10(believed_protein / 20.0)), 0, 4)
     reading = concentration / dilution[:, None] * lognormal_spread(rng, 0.1, 1)[0]
     reading = reading * (1 + rng.normal(0, 0.08, reading.shape))
     reading = np.minimum(reading, ELISA_ULOQ_PG_PER_ML)
     return np.where(reading >= ELISA_LOD_PG_PER_ML, reading * dilution[:, None], 0.0)
-
-
-def _rows(prep_ids, markers, spelling, values, assay, run, units, rng):
-    out = []
-    for i, prep_id in enumerate(prep_ids):
-        for j, marker in enumerate(markers):
-            if rng.random() < MARKER_MISSING:
-                continue
-            value = values[i, j]
-            out.append((prep_id, spelling[marker], "0" if value <= 0 else f"{value:.4g}", assay,
-                        run, units[j]))
-    return out
 
 
 # --- cargo ------------------------------------------------------------------------------

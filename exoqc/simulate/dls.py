@@ -218,13 +218,10 @@ def measure_records(*, sample_name: str, number_per_ml: NDArray[np.float64],
         runs = int(np.clip(round(12 * math.sqrt(200e3 / measured_cps)), 10, 30))
         duration = 10.0 * runs
         beta = beta0 * (particle_kcps / derived) ** 2
-        if particle_kcps > 0:
-            g2m1 = simulate_g2m1(
-                tau_s, width_s, DIAMETER_GRID_NM, weights, temperature_k=temperature_k,
-                viscosity_pa_s=viscosity, q_per_m=q, beta=beta, count_rate_cps=measured_cps,
-                duration_s=duration, rng=rng, baseline_offset=rng.normal(0.0, 2e-4))
-        else:
-            g2m1 = rng.normal(0.0, 1.0, len(tau_s)) / (measured_cps * np.sqrt(duration * width_s))
+        g2m1 = simulate_g2m1(
+            tau_s, width_s, DIAMETER_GRID_NM, weights, temperature_k=temperature_k,
+            viscosity_pa_s=viscosity, q_per_m=q, beta=beta, count_rate_cps=measured_cps,
+            duration_s=duration, rng=rng, baseline_offset=rng.normal(0.0, 2e-4))
         records.append(DLSRecordSim(
             record_number=first_record + r, sample_name=sample_name, timestamp=timestamps[r],
             temperature_c=round(temperature, 1), viscosity_cp=round(viscosity * 1e3, 4),
