@@ -335,8 +335,12 @@ def _zetasizer_header_kind(line: str) -> str | None:
     lowered = line.lower()
     if "\t" not in line or ("sample name" not in lowered and "type" not in lowered):
         return None
+    return _header_kind(line)
+
+
+@lru_cache(maxsize=64)
+def _header_kind(line: str) -> str | None:
     names = [_normalize_header(c) for c in line.split("\t")]
-    known = [n for n in names if n in _SCALARS]
     if "sample name" not in names and "type" not in names:
         return None
     indexed = any(
@@ -344,7 +348,7 @@ def _zetasizer_header_kind(line: str) -> str | None:
     )
     if indexed:
         return "wide"
-    if {"z-ave (d.nm)", "z-average (d.nm)", "pdi"} & set(known):
+    if {"z-ave (d.nm)", "z-average (d.nm)", "pdi"} & set(names):
         return "summary"
     return None
 
@@ -387,12 +391,35 @@ class _ZetasizerRow:
     tau_scale_s: float
 
 
-def _zetasizer_rows(file: str, table: _Table) -> list[_ZetasizerRow]:
+class _HeaderError(ValueError):
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each quantity sits in a Zetasizer table (one per distinct header line)."""
+
+    width: int
+    scalar_columns: dict[str, int]
+    arrays: dict[str, tuple[tuple[int, ...], tuple[str, ...]]]  # positions, names by index
+    tau_scale_s: float
+
+    @property
+    def last_array_position(self) -> int:
+        return max((max(p) for p, _ in self.arrays.values()), default=-1)
+
+
+@lru_cache(maxsize=64)
+def _layout(header_line: str) -> _Layout:
+    """The layout of a header line; instruments repeat theirs, so it is parsed once."""
+    columns = [c.strip() for c in header_line.split("\t")]
     scalar_columns: dict[str, int] = {}
     indexed: dict[str, dict[int, int]] = {}
     tau_scale_s = 1e-6
-    names = [_normalize_header(c) for c in table.columns]
-    for position, name in enumerate(names):
+    for position, cell in enumerate(columns):
+        name = _normalize_header(cell)
         if name in _SCALARS:
             scalar_columns.setdefault(_SCALARS[name], position)  # first of repeated columns
             continue
@@ -402,33 +429,38 @@ def _zetasizer_rows(file: str, table: _Table) -> list[_ZetasizerRow]:
             if key == "tau":
                 unit = (match.group("unit") or "µs").strip()
                 if unit not in _TAU_UNIT_TO_S:
-                    raise DLSFormatError(file, f"unknown lag time unit '{unit}': expected µs, "
-                                         "ms or s", line=table.header_line,
-                                         column=table.columns[position].strip())
+                    raise _HeaderError(f"unknown lag time unit '{unit}': expected µs, ms or s",
+                                       cell)
                 tau_scale_s = _TAU_UNIT_TO_S[unit]
             slot = indexed.setdefault(key, {})
             index = int(match.group("i"))
             if index in slot:
-                raise DLSFormatError(file, "column appears more than once",
-                                     line=table.header_line,
-                                     column=table.columns[position].strip())
+                raise _HeaderError("column appears more than once", cell)
             slot[index] = position
+    arrays = {}
     for key, slot in indexed.items():
         expected = list(range(1, len(slot) + 1))
         if sorted(slot) != expected:
             missing = sorted(set(expected) - set(slot))
-            raise DLSFormatError(file, f"{key} columns are not numbered 1..{len(slot)}: "
-                                 f"index {missing[0] if missing else '?'} is missing",
-                                 line=table.header_line)
+            raise _HeaderError(f"{key} columns are not numbered 1..{len(slot)}: index "
+                               f"{missing[0] if missing else '?'} is missing")
+        positions = tuple(slot[i] for i in expected)
+        arrays[key] = (positions, tuple(columns[p] for p in positions))
+    return _Layout(len(columns), scalar_columns, arrays, tau_scale_s)
+
+
+def _zetasizer_rows(file: str, table: _Table) -> list[_ZetasizerRow]:
+    try:
+        layout = _layout("\t".join(table.columns))
+    except _HeaderError as exc:
+        raise DLSFormatError(file, str(exc), line=table.header_line, column=exc.column) from None
     out = []
-    width = len(table.columns)
+    width = layout.width
     for line, cells in table.rows:
         if len(cells) < width:
-            # A row cut short (truncated file) vs. trailing empty cells dropped by an editor:
-            # only the latter leaves every missing column empty-able; we cannot tell, so a
-            # short row is accepted only when the missing columns are all optional scalars.
-            needed = max((p for slot in indexed.values() for p in slot.values()), default=-1)
-            if len(cells) <= needed:
+            # A row cut short (truncated file) or one whose trailing empty cells an editor
+            # dropped: accepted only when every missing column is an optional scalar.
+            if len(cells) <= layout.last_array_position:
                 raise DLSFormatError(
                     file, f"row has {len(cells)} cells but the header has {width}: expected "
                     "one cell per column (truncated line?)", line=line)
@@ -436,13 +468,10 @@ def _zetasizer_rows(file: str, table: _Table) -> list[_ZetasizerRow]:
         elif len(cells) > width:
             raise DLSFormatError(file, f"row has {len(cells)} cells but the header has "
                                  f"{width}: expected one cell per column", line=line)
-        scalars = {key: cells[p].strip().strip('"') for key, p in scalar_columns.items()}
-        arrays = {}
-        for key, slot in indexed.items():
-            positions = [slot[i] for i in range(1, len(slot) + 1)]
-            arrays[key] = ([cells[p].strip() for p in positions],
-                           [table.columns[p].strip() for p in positions])
-        out.append(_ZetasizerRow(line, scalars, arrays, tau_scale_s))
+        scalars = {key: cells[p].strip().strip('"') for key, p in layout.scalar_columns.items()}
+        arrays = {key: ([cells[p].strip() for p in positions], list(names))
+                  for key, (positions, names) in layout.arrays.items()}
+        out.append(_ZetasizerRow(line, scalars, arrays, layout.tau_scale_s))
     return out
 
 

@@ -48,7 +48,7 @@ __all__ = [
     "select_records",
 ]
 
-PARALLEL_MIN_PREPS = 64
+PARALLEL_MIN_PREPS = 200
 """Below this many preps with DLS, a process pool costs more than it saves."""
 _CHUNKS_PER_WORKER = 4
 _SOURCE = "DLS"
