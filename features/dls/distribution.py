@@ -29,6 +29,7 @@ __all__ = [
     "find_size_peaks",
     "isolated_minor_components",
     "log_bin_edges_nm",
+    "mode_diameter_nm",
     "percentile_diameters_nm",
     "shares_between",
 ]
@@ -149,6 +150,12 @@ def isolated_minor_components(weights: ArrayLike, min_share: float) -> NDArray[n
     run_id = np.where(nonzero, run_id, 0)
     run_share = np.bincount(run_id, weights=w)
     return nonzero & (run_share[run_id] < min_share)
+
+
+def mode_diameter_nm(diameter_nm: ArrayLike, weights: ArrayLike) -> float:
+    """The distribution's mode: its highest point, refined by a log-parabolic vertex."""
+    w = np.asarray(weights, dtype=float)
+    return _mode_nm(np.log(np.asarray(diameter_nm, dtype=float)), w, int(np.argmax(w)))
 
 
 def _mode_nm(log_d: NDArray, w: NDArray, top: int) -> float:

@@ -83,6 +83,9 @@ class _System:
     kernel: NDArray[np.float64]          # K (m × n)
     smoothing: NDArray[np.float64]       # L (n × n)
     kernel_standard: NDArray[np.float64]  # K·L⁻¹ (m × n)
+    # Lags at which every grid point has decayed: they add a constant to the least-squares
+    # objective (data − 0), so the non-negative solve leaves them out.
+    decaying_rows: NDArray[np.intp]
 
 
 @lru_cache(maxsize=64)
@@ -96,9 +99,10 @@ def _system(tau_bytes: bytes, first_point: int, last_point: int) -> _System:
     n = decay_rate.size
     smoothing = -2.0 * np.eye(n) + np.eye(n, k=1) + np.eye(n, k=-1)
     kernel_standard = np.linalg.solve(smoothing.T, kernel.T).T
-    for array in (decay_rate, kernel, smoothing, kernel_standard):
+    decaying_rows = np.flatnonzero(kernel.any(axis=1))
+    for array in (decay_rate, kernel, smoothing, kernel_standard, decaying_rows):
         array.setflags(write=False)
-    return _System(decay_rate, kernel, smoothing, kernel_standard)
+    return _System(decay_rate, kernel, smoothing, kernel_standard, decaying_rows)
 
 
 def _lattice_span(diameter_at_unit_rate_nm: float) -> tuple[int, int]:
@@ -155,9 +159,11 @@ def invert_correlogram(
     best = int(np.argmin(gcv))
     regularization = float(lambdas[best])
 
-    augmented = np.vstack([kernel * weights[:, None], regularization * system.smoothing])
+    rows = system.decaying_rows
+    augmented = np.vstack([kernel[rows] * weights[rows, None],
+                           regularization * system.smoothing])
     try:
-        amplitudes, _ = nnls(augmented, np.concatenate([rhs, np.zeros(kernel.shape[1])]),
+        amplitudes, _ = nnls(augmented, np.concatenate([rhs[rows], np.zeros(kernel.shape[1])]),
                              maxiter=50 * kernel.shape[1])
     except RuntimeError as exc:  # Lawson–Hanson did not converge
         raise InversionError(f"non-negative least squares failed ({exc})") from exc

@@ -35,7 +35,7 @@ from exoqc.features.dls.analysis import (
     DLSResult,
     analyze_record,
 )
-from exoqc.features.dls.distribution import find_size_peaks
+from exoqc.features.dls.distribution import mode_diameter_nm
 from exoqc.features.dls.readers import WEIGHTINGS, DLSRecord, read_dls_file
 from exoqc.features.dls.speed import single_threaded_blas
 
@@ -83,13 +83,13 @@ def _catalog() -> tuple[FeatureInfo, ...]:
             entries.append(FeatureInfo(
                 f"dls_{weighting}_share_{suffix}", f"DLS {weighting} share {label}",
                 "fraction",
-                f"Share of the {weighting}-weighted size distribution between {label} "
+                f"Share of the {weighting}-weighted size distribution in the class {label} "
                 f"({meaning}). {_MEAN_NOTE}", _SOURCE))
     for weighting in WEIGHTINGS:
         entries.append(FeatureInfo(
-            f"dls_mode_{weighting}_nm", f"DLS main {weighting} peak", "nm",
-            f"Mode of the largest peak of the {weighting}-weighted size distribution. "
-            f"{_MEAN_NOTE}", _SOURCE))
+            f"dls_mode_{weighting}_nm", f"DLS {weighting} mode", "nm",
+            f"Most frequent diameter (highest point) of the {weighting}-weighted size "
+            f"distribution. {_MEAN_NOTE}", _SOURCE))
     for weighting in WEIGHTINGS:
         for q in ("10", "50", "90"):
             entries.append(FeatureInfo(
@@ -176,13 +176,9 @@ def record_features(result: DLSResult) -> dict[str, float]:
             row[f"dls_{weighting}_share_{suffix}"] = float(share)
     for weighting in WEIGHTINGS:
         distribution = result.distribution(weighting)
-        if distribution is None:
-            row[f"dls_mode_{weighting}_nm"] = math.nan
-        elif weighting == "intensity":
-            row[f"dls_mode_{weighting}_nm"] = result.peaks[0].diameter_nm
-        else:
-            row[f"dls_mode_{weighting}_nm"] = find_size_peaks(result.diameter_nm,
-                                                              distribution)[0].diameter_nm
+        row[f"dls_mode_{weighting}_nm"] = (
+            math.nan if distribution is None
+            else mode_diameter_nm(result.diameter_nm, distribution))
     for weighting in WEIGHTINGS:
         d10, d50, d90 = result.d_values_nm(weighting)
         row[f"dls_d10_{weighting}_nm"] = d10
