@@ -17,8 +17,10 @@ from __future__ import annotations
 import itertools
 import math
 import multiprocessing
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -283,6 +285,17 @@ def _one_prep(
         return prep_id, None, str(exc)
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """forkserver: workers start from a clean process (fork is unsafe once the caller has
+    threads, e.g. MLflow's), without spawn's full re-import in every worker."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # The server imports the analysis once; each worker forks from it ready to go.
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def dls_feature_table(
     dataset: Dataset,
     prep_ids: Sequence[str] | None = None,
@@ -330,19 +343,21 @@ def dls_feature_table(
         workers = min(n_jobs, len(items))
         size = max(1, math.ceil(len(items) / (workers * _CHUNKS_PER_WORKER)))
         chunks = [items[i: i + size] for i in range(0, len(items), size)]
-        # forkserver: workers start from a clean process (fork is unsafe once the caller
-        # has threads, e.g. MLflow's), without spawn's full re-import per worker.
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("forkserver")
-            # The server imports the analysis once; each worker forks from it ready to go.
-            context.set_forkserver_preload([__name__])
-        else:
-            context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(_prep_features, chunk, particle_refractive_index)
-                       for chunk in chunks]
-            for future in futures:
-                collect(future.result())
+        done_chunks = 0
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+                futures = [pool.submit(_prep_features, chunk, particle_refractive_index)
+                           for chunk in chunks]
+                for future in futures:
+                    collect(future.result())
+                    done_chunks += 1
+        except BrokenProcessPool as exc:
+            # Workers could not start (e.g. a __main__ that cannot be re-imported, such as
+            # a script read from stdin): the results do not depend on the pool, so go on here.
+            warnings.warn(f"DLS process pool failed ({exc}); analysing in this process",
+                          RuntimeWarning, stacklevel=2)
+            for chunk in chunks[done_chunks:]:
+                collect(_prep_features(chunk, particle_refractive_index))
     else:
         size = max(1, math.ceil(len(items) / 20))  # progress about every 5 %
         for i in range(0, len(items), size):
