@@ -15,7 +15,7 @@ from exoqc.features.dls.analysis import DLSResult, analyze_file
 
 __all__ = ["run_dls_command"]
 
-_PIPED_WIDTH = 160
+_PIPED_WIDTH = 200
 _MAX_FILE_COLUMN = 40
 
 
