@@ -123,20 +123,21 @@ def serve(
         )
     _check_port_free(host, port)
     url = browser_url(host, port)
-    server = subprocess.Popen(
-        server_command(store_uri, host, port),
-        stdin=subprocess.DEVNULL,
-        # MLflow's job runner (huey consumers for GenAI scorers, seven processes) has no
-        # use in exoqc's store and outlives the server on SIGTERM.
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        start_new_session=True,
-    )
     # Both stop the server, even where SIGINT came in ignored (a job started with `&`).
     previous_handlers = {
         signum: signal.signal(signum, signal.default_int_handler)
         for signum in (signal.SIGINT, signal.SIGTERM)
     }
+    server: subprocess.Popen | None = None
     try:
+        server = subprocess.Popen(
+            server_command(store_uri, host, port),
+            stdin=subprocess.DEVNULL,
+            # MLflow's job runner (huey consumers for GenAI scorers, seven processes) has no
+            # use in exoqc's store and outlives the server on SIGTERM.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            start_new_session=True,
+        )
         _wait_until_ready(server, url, ready_timeout_s)
         print(
             f"MLflow UI: {experiments_url(url)}\n(store: {store_uri}; press Ctrl-C to stop)",
@@ -147,7 +148,8 @@ def serve(
     except KeyboardInterrupt:
         print("\nStopping the MLflow UI ...", flush=True)
     finally:
-        _stop_process_group(server)
+        if server is not None:
+            _stop_process_group(server)
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
     print("MLflow UI stopped.", flush=True)

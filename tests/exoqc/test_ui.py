@@ -36,9 +36,10 @@ def _scoring_run(store: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     tracking.configure()
     experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["scoring"])
-    figure, axes = plt.subplots(figsize=(5, 3))
+    figure, axes = plt.subplots(figsize=(7, 3))
     axes.barh(["CD63 (MISEV cat. 1)", "calnexin (cat. 4)"], [0.42, -0.17])
     axes.set_title(f"Why {PREP_ID} was judged high purity (SHAP)")
+    figure.tight_layout()
     report = f"<html><body><h1>exoqc batch report</h1><p>{REPORT_TEXT}</p></body></html>"
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_figure(figure, FIGURE_PATH)
@@ -138,6 +139,11 @@ def test_scoring_artifacts_render_in_the_mlflow_ui(
     uri, experiment_id, run_id, artifact_dir = _scoring_run(tmp_path / "store", monkeypatch)
     server = mlflow_ui_server(uri)
     page = chromium_page
+    # MLflow 3.17 opens its assistant panel on a first visit; closed, the figure has room
+    page.context.add_init_script(
+        "localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');"
+        "localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');"
+    )
 
     page.goto(ui.run_artifacts_url(server.url, experiment_id, run_id))
     page.get_by_text("shap", exact=True).click()
