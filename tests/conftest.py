@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,38 @@ def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     return simulate_cohort(tmp_path_factory.mktemp("small_cohort") / "cohort",
                            SMALL_COHORT_SIZE, SMALL_COHORT_SEED)
+
+
+@dataclass(frozen=True)
+class TrainedStore:
+    """A temporary MLflow store (SQLite) with both models trained on the small cohort."""
+
+    uri: str
+    cohort: Path
+    results: dict
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) -> TrainedStore:
+    """Purity and potency models trained once per session (few trials: fast, not good).
+
+    Tests that use it point MLflow at ``uri`` with ``use_store``.
+    """
+    from exoqc.training.job import TrainSettings, train
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('trained_store') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        results = train(small_cohort, target="all",
+                        settings=TrainSettings(n_trials=2, n_folds=3, seed=0))
+    return TrainedStore(uri=uri, cohort=small_cohort, results=results)
+
+
+@pytest.fixture
+def use_store(monkeypatch: pytest.MonkeyPatch, trained_store: TrainedStore) -> TrainedStore:
+    """Point exoqc and MLflow at the session's trained store for one test."""
+    from exoqc import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_store.uri)
+    tracking.configure()
+    return trained_store

@@ -1,4 +1,5 @@
-"""Naive purity rules: the baselines every exoqc purity model is compared against.
+"""Baselines every exoqc model is compared against: naive purity rules and a logistic
+regression (``baselines_for(target)``, used by training on the same split as the model).
 
 Both are scikit-learn classifiers over the feature table (columns ``dls_z_average_nm``,
 ``dls_pdi``, ``log10_particles_per_ug``) that predict ``high`` / ``medium`` / ``low``.
@@ -27,7 +28,12 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 PURITY_LABELS = ("high", "medium", "low")
@@ -225,3 +231,91 @@ class ParticleProteinRatioClassifier(ClassifierMixin, BaseEstimator):
         return order[self._label_codes(ratio, math.log10(self.low_max_particles_per_ug_),
                                        math.log10(self.high_min_particles_per_ug_),
                                        missing_code)]
+
+
+class PurityRuleBaseline(ClassifierMixin, BaseEstimator):
+    """A purity rule as a baseline for the purity model: class positions in, one-hot
+    probabilities in the model's class order out (a rule is certain of its answer)."""
+
+    def __init__(self, rule: ClassifierMixin, classes: tuple[str, ...] = PURITY_LABELS) -> None:
+        self.rule = rule
+        self.classes = classes
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> PurityRuleBaseline:
+        self.rule_ = clone(self.rule).fit(X, np.asarray(self.classes, dtype=object)[y])
+        self.classes_ = np.arange(len(self.classes))
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "rule_")
+        predicted = self.rule_.predict(X)
+        return (predicted[:, None] == np.asarray(self.classes, dtype=object)[None, :]).astype(
+            float)
+
+
+class RuleScoreBaseline(ClassifierMixin, BaseEstimator):
+    """A purity rule's score as a baseline for the binary potency model.
+
+    The score (MISEV checklist points with the literature thresholds, or the log10
+    particle/protein ratio) ranks preparations; an isotonic fit on the training split turns
+    it into P(first class). A preparation without a score gets the training rate of
+    preparations without one (or the overall rate).
+    """
+
+    def __init__(self, score: str = "misev_points") -> None:
+        self.score = score
+
+    def _scores(self, X: pd.DataFrame) -> np.ndarray:
+        if self.score == "misev_points":
+            rule = MisevRuleClassifier(tune=False).fit(
+                X.iloc[:1], np.array(["high"], dtype=object))
+            points = rule.points(X).astype(float)
+            inputs = _columns(X, (PDI, Z_AVERAGE, LOG10_RATIO))
+            none_measured = np.all([np.isnan(v) for v in inputs.values()], axis=0)
+            return np.where(none_measured, np.nan, points)
+        return _columns(X, (LOG10_RATIO,))[LOG10_RATIO]
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> RuleScoreBaseline:
+        score = self._scores(X)
+        first = np.asarray(y) == 0
+        known = np.isfinite(score)
+        self.isotonic_ = IsotonicRegression(out_of_bounds="clip", increasing="auto").fit(
+            score[known], first[known])
+        pool = first[~known] if (~known).any() else first
+        self.missing_rate_ = float(pool.mean())
+        self.classes_ = np.arange(2)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "isotonic_")
+        score = self._scores(X)
+        known = np.isfinite(score)
+        first = np.full(len(score), self.missing_rate_)
+        first[known] = self.isotonic_.predict(score[known])
+        return np.column_stack([first, 1 - first])
+
+
+def logistic_baseline() -> Pipeline:
+    """Logistic regression on every feature: median imputation with missingness
+    indicators, standardization, L2 penalty."""
+    return make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=5000),
+    )
+
+
+def baselines_for(target: str) -> dict[str, BaseEstimator]:
+    """The baselines a ``target`` model is compared with, by name. Each takes the feature
+    table and class positions (``fit``) and gives probabilities in class order."""
+    if target == "purity":
+        return {
+            "misev_rule": PurityRuleBaseline(MisevRuleClassifier()),
+            "particle_protein_rule": PurityRuleBaseline(ParticleProteinRatioClassifier()),
+            "logistic_regression": logistic_baseline(),
+        }
+    return {
+        "misev_rule": RuleScoreBaseline("misev_points"),
+        "particle_protein_rule": RuleScoreBaseline("log10_particles_per_ug"),
+        "logistic_regression": logistic_baseline(),
+    }

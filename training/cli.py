@@ -1,0 +1,61 @@
+"""Terminal side of ``exoqc train``: progress bars, a results table, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from exoqc import tracking
+from exoqc.errors import ExoqcInputError
+
+
+def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int) -> int:
+    """Train and print the outcome; returns the exit code."""
+    from exoqc.training.job import TrainSettings, reference_cohort, train
+
+    console = Console(stderr=True)
+    try:
+        if dataset_dir is None:
+            with console.status("Simulating the default reference cohort (first run only)..."):
+                dataset_dir = reference_cohort()
+            console.print(f"Reference cohort: {dataset_dir}")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(step, total=total)
+                bar.update(tasks[step], completed=done, total=total)
+
+            results = train(dataset_dir, target=target,
+                            settings=TrainSettings(n_trials=n_trials, seed=seed),
+                            progress=progress)
+    except (ExoqcInputError, ValueError) as error:
+        console.print(f"[red]exoqc train: {error}[/red]")
+        return 1
+
+    table = Table(title=f"exoqc train — {dataset_dir}")
+    for column in ("model", "held-out", "best baseline", "margin", "version", "champion"):
+        table.add_column(column)
+    for result in results.values():
+        metric = "macro_f1" if result.target == "purity" else "roc_auc"
+        best = max(result.baseline_metrics,
+                   key=lambda n: result.baseline_metrics[n].get(metric, float("-inf")))
+        base = result.baseline_metrics[best][metric]
+        table.add_row(
+            tracking.REGISTERED_MODELS[result.target],
+            f"{metric} {result.test_metrics[metric]:.3f}",
+            f"{best} {base:.3f}",
+            f"{result.test_metrics[metric] - base:+.3f}",
+            result.model_version,
+            "promoted" if result.champion.promoted else "kept previous",
+        )
+    Console().print(table)
+    for result in results.values():
+        Console().print(f"{result.target}: {result.champion.reason}; run {result.run_id}")
+    Console().print(f"MLflow store: {tracking.tracking_uri()}  (browse: exoqc ui)")
+    return 0

@@ -1,0 +1,212 @@
+"""The exoqc model: native XGBoost boosters plus a JSON description, nothing pickled.
+
+A trained model is three kinds of files: the classifier booster (XGBoost's own JSON
+format), an optional multi-output regressor booster for the assay readouts, and
+``exoqc_model.json`` with the target, the class order, the feature names, the probability
+calibration and the SHA-256 of each booster file. :class:`ExoqcPredictor` reads them
+and refuses files whose checksum does not match. The MLflow pyfunc (``model_code.py``,
+logged "from code") is a thin wrapper around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+META_FILE = "exoqc_model.json"
+BOOSTER_FILE = "booster.json"
+REGRESSOR_FILE = "regressor.json"
+FORMAT_VERSION = 1
+
+
+class ModelIntegrityError(RuntimeError):
+    """Model files that are not the ones exoqc wrote (tampered, truncated or foreign)."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def softmax(margin: np.ndarray) -> np.ndarray:
+    shifted = margin - margin.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def sigmoid(margin: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * margin))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Probability calibration on the booster's margin (log-odds).
+
+    ``temperature`` (multi-class): p = softmax(margin · scale) — Guo et al., ICML 2017.
+    ``platt`` (binary): p = sigmoid(margin · scale + shift) — Platt 1999.
+    ``none``: p = softmax(margin) or sigmoid(margin).
+    """
+
+    kind: Literal["none", "temperature", "platt"] = "none"
+    scale: float = 1.0
+    shift: float = 0.0
+
+    def probabilities(self, margin: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes); binary margins give (p_pos, p_neg)."""
+        if margin.ndim == 1:
+            positive = sigmoid(margin * self.scale + self.shift)
+            return np.column_stack([positive, 1.0 - positive])
+        return softmax(margin * self.scale)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything but the boosters: how to read inputs and turn margins into labels.
+
+    For a binary model the booster's margin is the log-odds of ``classes[0]``.
+    ``readouts`` names the regressor's outputs (assay fold changes, predicted as log2).
+    ``domain`` is the applicability domain fitted on the training split
+    (``exoqc.inference.domain.ApplicabilityDomain.to_dict``).
+    """
+
+    target: str
+    classes: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    calibration: Calibration = field(default_factory=Calibration)
+    readouts: tuple[str, ...] = ()
+    domain: dict = field(default_factory=dict)
+    sha256: dict[str, str] = field(default_factory=dict)
+    exoqc_version: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        raw = json.loads(text)
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise ModelIntegrityError(
+                f"{META_FILE}: format version {raw.get('format_version')!r}, "
+                f"this exoqc reads {FORMAT_VERSION}"
+            )
+        return cls(
+            target=raw["target"],
+            classes=tuple(raw["classes"]),
+            feature_names=tuple(raw["feature_names"]),
+            calibration=Calibration(**raw["calibration"]),
+            readouts=tuple(raw["readouts"]),
+            domain=dict(raw["domain"]),
+            sha256=dict(raw["sha256"]),
+            exoqc_version=raw["exoqc_version"],
+            format_version=raw["format_version"],
+        )
+
+    @property
+    def probability_columns(self) -> list[str]:
+        return [f"p_{c}" for c in self.classes]
+
+
+def save_model_files(
+    folder: Path,
+    spec: ModelSpec,
+    booster: xgb.Booster,
+    regressor: xgb.Booster | None = None,
+) -> dict[str, Path]:
+    """Write the boosters and the spec (with their checksums) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"booster": folder / BOOSTER_FILE}
+    booster.save_model(files["booster"])
+    if regressor is not None:
+        files["regressor"] = folder / REGRESSOR_FILE
+        regressor.save_model(files["regressor"])
+    checksums = {path.name: sha256_of(path) for path in files.values()}
+    spec = replace(spec, sha256=checksums)
+    files["meta"] = folder / META_FILE
+    files["meta"].write_text(spec.to_json())
+    return files
+
+
+class ExoqcPredictor:
+    """Class probabilities, labels and readouts from the native boosters."""
+
+    def __init__(
+        self, spec: ModelSpec, booster: xgb.Booster, regressor: xgb.Booster | None = None
+    ) -> None:
+        self.spec = spec
+        self.booster = booster
+        self.regressor = regressor
+
+    @classmethod
+    def from_files(
+        cls,
+        meta_path: Path,
+        booster_path: Path,
+        regressor_path: Path | None = None,
+        expected_meta_sha256: str | None = None,
+    ) -> ExoqcPredictor:
+        """Load and verify: each booster's SHA-256 must match the one in the spec, and the
+        spec's own SHA-256 must match ``expected_meta_sha256`` when the caller has it from
+        a trusted place (the model registry)."""
+        meta_path, booster_path = Path(meta_path), Path(booster_path)
+        if expected_meta_sha256 is not None and sha256_of(meta_path) != expected_meta_sha256:
+            raise ModelIntegrityError(
+                f"{meta_path}: checksum differs from the one recorded at training time; "
+                "the model files were changed after registration"
+            )
+        spec = ModelSpec.from_json(meta_path.read_text())
+        paths = {BOOSTER_FILE: booster_path}
+        if spec.readouts:
+            if regressor_path is None:
+                raise ModelIntegrityError(f"{meta_path}: the readout regressor file is missing")
+            paths[REGRESSOR_FILE] = Path(regressor_path)
+        for name, path in paths.items():
+            if sha256_of(path) != spec.sha256.get(name):
+                raise ModelIntegrityError(
+                    f"{path}: checksum differs from the one recorded at training time; "
+                    "refusing to load a model file exoqc did not write"
+                )
+        booster = xgb.Booster(model_file=str(booster_path))
+        regressor = xgb.Booster(model_file=str(paths[REGRESSOR_FILE])) if spec.readouts else None
+        return cls(spec, booster, regressor)
+
+    def matrix(self, features: pd.DataFrame) -> xgb.DMatrix:
+        missing = [f for f in self.spec.feature_names if f not in features.columns]
+        if missing:
+            raise ValueError(
+                f"the {self.spec.target} model needs feature(s) {', '.join(missing[:5])}"
+                f"{' ...' if len(missing) > 5 else ''} that the input lacks; the feature "
+                "catalog changed since training: retrain the model"
+            )
+        values = features.loc[:, list(self.spec.feature_names)].to_numpy(dtype=np.float32)
+        return xgb.DMatrix(values, feature_names=list(self.spec.feature_names), missing=np.nan)
+
+    def margin(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
+        data = features if isinstance(features, xgb.DMatrix) else self.matrix(features)
+        return self.booster.predict(data, output_margin=True)
+
+    def predict_proba(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
+        return self.spec.calibration.probabilities(self.margin(features))
+
+    def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
+        """One row per input row: ``p_<class>`` for each class, ``label``, and
+        ``pred_<readout>`` (fold change) when the model has a readout regressor."""
+        data = self.matrix(features)
+        proba = self.predict_proba(data)
+        out = pd.DataFrame(proba, columns=self.spec.probability_columns, index=features.index)
+        out["label"] = np.asarray(self.spec.classes)[proba.argmax(axis=1)]
+        if self.regressor is not None:
+            log2_fold = self.regressor.predict(data).reshape(len(features), -1)
+            for i, readout in enumerate(self.spec.readouts):
+                out[f"pred_{readout}"] = np.exp2(log2_fold[:, i])
+        return out

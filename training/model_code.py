@@ -1,0 +1,30 @@
+"""The MLflow pyfunc of an exoqc model, logged "from code" (MLflow models-from-code).
+
+MLflow copies this file into the model; it holds no state of its own. The model's
+artifacts are the native XGBoost boosters and ``exoqc_model.json`` (see ``model.py``).
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+
+from exoqc.training.model import ExoqcPredictor
+
+
+class ExoqcPyfunc(mlflow.pyfunc.PythonModel):
+    """Class probabilities, the label and (potency) predicted readouts for feature rows."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        artifacts = context.artifacts
+        self.predictor = ExoqcPredictor.from_files(
+            artifacts["meta"], artifacts["booster"], artifacts.get("regressor")
+        )
+
+    def predict(
+        self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params=None
+    ) -> pd.DataFrame:
+        return self.predictor.predict_frame(model_input).reset_index(drop=True)
+
+
+mlflow.models.set_model(ExoqcPyfunc())
