@@ -144,9 +144,13 @@ def train(
         Path | None, typer.Argument(help="Labelled prep dataset folder; default: reference cohort.")
     ] = None,
     target: Annotated[Target, typer.Option(help="Which model(s) to train.")] = Target.all,
+    n_trials: Annotated[int, typer.Option("--n-trials", min=1, help="Optuna trials.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the search.")] = 0,
 ) -> None:
     """Train the purity and/or potency model, track it in MLflow and register it."""
-    _not_available("train", 6)
+    from exoqc.training.cli import run_train
+
+    raise typer.Exit(run_train(dataset_dir, target.value, n_trials, seed))
 
 
 @app.command()
@@ -160,7 +164,11 @@ def score(
     engine: Annotated[Engine, typer.Option(help="Where to compute.")] = Engine.local,
 ) -> None:
     """Score new preparations: purity, likely potency, applicability and reasons."""
-    _not_available("score", 7)
+    if engine is Engine.spark:
+        _not_available("score --engine spark", 9)
+    from exoqc.inference.cli import run_score
+
+    raise typer.Exit(run_score(dataset_dir, output, purity_model, potency_model))
 
 
 @app.command()

@@ -1,0 +1,57 @@
+"""Terminal side of ``exoqc score``: progress, a summary table, where the results are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from rich.console import Console
+from rich.table import Table
+
+from exoqc import tracking
+from exoqc.errors import ExoqcInputError
+from exoqc.training.model import ModelIntegrityError
+
+
+def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model: str) -> int:
+    """Score and print the outcome; returns the exit code (1 only if nothing was scored)."""
+    from exoqc.inference.score import ScoreSettings, score
+
+    console = Console(stderr=True)
+    settings = ScoreSettings(purity_model=purity_model, potency_model=potency_model)
+    try:
+        with console.status("Scoring..."):
+            result = score(dataset_dir, output, settings)
+    except (ExoqcInputError, ModelIntegrityError) as error:
+        console.print(f"[red]exoqc score: {error}[/red]")
+        return 1
+    except MlflowException as error:
+        console.print(f"[red]exoqc score: cannot load the models ({error.message}). Train "
+                      "them first with 'exoqc train', or name others with --purity-model / "
+                      "--potency-model.[/red]")
+        return 1
+
+    scores = result.scores
+    ok = scores[scores["status"] == "ok"]
+    table = Table(title=f"exoqc score — {dataset_dir}")
+    table.add_column("")
+    table.add_column("preparations", justify="right")
+    table.add_row("scored", str(len(ok)))
+    for cls in ("high", "medium", "low"):
+        table.add_row(f"  purity {cls}", str(int((ok["purity_class"] == cls).sum())))
+    table.add_row("  likely potent", str(int((ok["potency_class"] == "potent").sum())))
+    table.add_row("  outside training domain", str(int((~ok["in_domain"].astype(bool)).sum())))
+    table.add_row("input errors", str(len(scores) - len(ok)))
+    out = Console()
+    out.print(table)
+    errors = scores[scores["status"] == "error"]
+    for _, row in errors.head(10).iterrows():
+        console.print(f"[yellow]{row['prep_id']}: {row['error']}[/yellow]")
+    if len(errors) > 10:
+        console.print(f"[yellow]... and {len(errors) - 10} more (see the scores file)[/yellow]")
+    out.print(f"Scores: {result.output}")
+    if result.run_id:
+        out.print(f"MLflow run: {result.run_id} in experiment "
+                  f"{tracking.EXPERIMENTS['scoring']} ({tracking.tracking_uri()}; "
+                  "browse: exoqc ui)")
+    return 0

@@ -1,0 +1,109 @@
+"""Per-preparation explanations: SHAP values and the reasons written into the scores file.
+
+SHAP values explain the booster's margin (log-odds) for the predicted class: base value +
+Σ contributions = margin. A reason names a feature by its catalog label, says whether its
+value is high, low or typical for the training data (the training quartiles), and gives
+its signed contribution to the predicted class, e.g.
+"EV / co-isolate marker ratio high (2.1 log10 ratio; +0.80 toward high purity)" or
+"... (−0.30 away from high purity)" for evidence against the class the model chose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import shap
+from matplotlib.figure import Figure
+
+from exoqc.features import FEATURE_CATALOG, label_of
+from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.training.model import ExoqcPredictor
+
+_UNITS = {f.name: f.unit for f in FEATURE_CATALOG}
+
+
+@dataclass
+class Explained:
+    """SHAP values toward each row's predicted class, with that class."""
+
+    values: np.ndarray  # (rows, features), signed toward the predicted class
+    base_values: np.ndarray  # (rows,)
+    predicted: np.ndarray  # (rows,) class positions
+    data: pd.DataFrame  # the features explained
+
+
+class ModelExplainer:
+    """One TreeExplainer per model, built once and reused for every batch."""
+
+    def __init__(self, predictor: ExoqcPredictor) -> None:
+        self.predictor = predictor
+        self.explainer = shap.TreeExplainer(predictor.booster)
+        self.domain = ApplicabilityDomain.from_dict(predictor.spec.domain)
+
+    def explain(self, features: pd.DataFrame, predicted: np.ndarray) -> Explained:
+        """SHAP values of each row toward its predicted class (position in ``classes``).
+
+        Binary models explain the log-odds of the first class (potent); rows predicted as
+        the second class get the contributions negated, so that a positive value always
+        pushes toward the predicted class.
+        """
+        data = features.loc[:, list(self.predictor.spec.feature_names)]
+        raw = np.asarray(self.explainer.shap_values(data.to_numpy(dtype=np.float32)))
+        base = np.atleast_1d(np.asarray(self.explainer.expected_value, dtype=float))
+        rows = np.arange(len(data))
+        if raw.ndim == 3:
+            values = raw[rows, :, predicted]
+            base_values = base[predicted]
+        else:
+            sign = np.where(predicted == 0, 1.0, -1.0)
+            values = raw * sign[:, None]
+            base_values = base[0] * sign
+        return Explained(values, base_values, predicted, data)
+
+    def reasons(self, explained: Explained, n_reasons: int = 3) -> list[str]:
+        """The ``n_reasons`` largest contributions of each row, in words."""
+        classes = self.predictor.spec.classes
+        target = self.predictor.spec.target
+        names = list(explained.data.columns)
+        order = np.argsort(-np.abs(explained.values), axis=1)[:, :n_reasons]
+        values = explained.data.to_numpy()
+        out = []
+        for i, top in enumerate(order):
+            toward = f"{classes[explained.predicted[i]]}{' purity' if target == 'purity' else ''}"
+            parts = []
+            for j in top:
+                name = names[j]
+                value = values[i, j]
+                quality = self.domain.describe_value(name, value)
+                shown = "" if np.isnan(value) else f"{value:.3g} {_UNITS.get(name, '')}".strip()
+                inside = f"{shown}; " if shown else ""
+                push = explained.values[i, j]
+                direction = "toward" if push >= 0 else "away from"
+                parts.append(f"{label_of(name)} {quality} ({inside}"
+                             f"{push:+.2f} {direction} {toward})")
+            out.append("; ".join(parts))
+        return out
+
+    def waterfall(self, explained: Explained, row: int, prep_id: str,
+                  max_display: int = 12) -> Figure:
+        """SHAP waterfall of one preparation toward its predicted class."""
+        classes = self.predictor.spec.classes
+        target = self.predictor.spec.target
+        explanation = shap.Explanation(
+            values=explained.values[row],
+            base_values=explained.base_values[row],
+            data=explained.data.iloc[row].to_numpy(),
+            feature_names=[label_of(c) for c in explained.data.columns],
+        )
+        fig = plt.figure(figsize=(9, 6))
+        shap.plots.waterfall(explanation, max_display=max_display, show=False)
+        fig.suptitle(
+            f"{prep_id}: why the {target} model says '{classes[explained.predicted[row]]}' "
+            "— contribution of each feature (log-odds), from the training average",
+            fontsize=10,
+        )
+        fig.tight_layout()
+        return fig

@@ -1,0 +1,191 @@
+"""``exoqc score``: new preparations in, one scores row per preparation out.
+
+Stages (timed, for the benchmark): read and validate the folder, build features (DLS in
+parallel), predict with both models, SHAP reasons and applicability domain, write the
+scores file atomically, then log the scoring run to MLflow (input dataset, scores file,
+per-preparation waterfall figures, batch summary, HTML report).
+
+Every input preparation gets exactly one row. A preparation whose input is bad gets
+``status=error`` and the message; the rest of the batch is scored.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from exoqc.dataset import Dataset, load_dataset
+from exoqc.errors import ExoqcInputError
+from exoqc.features import build_features
+from exoqc.inference.explain import Explained, ModelExplainer
+from exoqc.inference.output import write_atomically
+from exoqc.training.registry import LoadedModel, load_model
+
+SCORE_COLUMNS = [
+    "prep_id", "status", "error", "purity_class", "p_purity_high", "p_purity_medium",
+    "p_purity_low", "potency_class", "p_potent", "in_domain", "domain_note", "reasons",
+    "purity_model", "potency_model",
+]
+"""The DESIGN contract's columns, in order; predicted readouts follow them."""
+
+DEFAULT_MODELS = {"purity": "models:/exoqc-purity@champion",
+                  "potency": "models:/exoqc-potency@champion"}
+
+
+class ScoreSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    purity_model: str = DEFAULT_MODELS["purity"]
+    potency_model: str = DEFAULT_MODELS["potency"]
+    n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    n_reasons: int = Field(3, ge=1, le=10)
+    max_figures: int = Field(20, ge=0, description="preparations with waterfall figures")
+    log_to_mlflow: bool = True
+
+
+class Scorer:
+    """Both models and their explainers, loaded once, scoring feature rows."""
+
+    def __init__(self, purity: LoadedModel, potency: LoadedModel, n_reasons: int = 3) -> None:
+        self.models = {"purity": purity, "potency": potency}
+        self.explainers = {name: ModelExplainer(m.predictor) for name, m in self.models.items()}
+        self.n_reasons = n_reasons
+
+    @classmethod
+    def load(cls, settings: ScoreSettings) -> Scorer:
+        return cls(load_model(settings.purity_model), load_model(settings.potency_model),
+                   settings.n_reasons)
+
+    def score_features(
+        self,
+        features: pd.DataFrame,
+        errors: dict[str, list[str]],
+        warnings: dict[str, list[str]],
+    ) -> tuple[pd.DataFrame, dict[str, Explained]]:
+        """Scores in ``features``' row order (index prep_id), and the SHAP explanations of
+        the rows that were scored (same order as the ``ok`` rows)."""
+        ids = features.index.astype(str)
+        failed = ids.isin(list(errors))
+        ok = features[~failed]
+        out = pd.DataFrame(index=features.index)
+        out["prep_id"] = ids
+        out["status"] = np.where(failed, "error", "ok")
+        out["error"] = ["; ".join(errors.get(p, [])) for p in ids]
+        explained: dict[str, Explained] = {}
+        words: dict[str, list[str]] = {}
+        for name in ("purity", "potency"):
+            model = self.models[name]
+            predicted = model.predictor.predict_frame(ok)
+            positions = predicted[model.predictor.spec.probability_columns].to_numpy().argmax(1)
+            explained[name] = self.explainers[name].explain(ok, positions)
+            words[name] = self.explainers[name].reasons(explained[name], self.n_reasons)
+            if name == "purity":
+                out["purity_class"] = predicted["label"]
+                for cls in model.predictor.spec.classes:
+                    out[f"p_purity_{cls}"] = predicted[f"p_{cls}"]
+            else:
+                out["potency_class"] = predicted["label"]
+                out["p_potent"] = predicted["p_potent"]
+                for column in predicted.columns:
+                    if column.startswith("pred_"):
+                        out[column] = predicted[column]
+        reasons = pd.Series(
+            [f"purity: {a} | potency: {b}"
+             for a, b in zip(words["purity"], words["potency"], strict=True)],
+            index=ok.index, dtype=object,
+        )
+        domain = self.explainers["purity"].domain.check(ok)
+        out["in_domain"] = domain["in_domain"].astype("boolean")
+        notes = domain["domain_note"].reindex(features.index).fillna("")
+        input_notes = pd.Series(["; ".join(warnings.get(p, [])) for p in ids],
+                                index=features.index)
+        out["domain_note"] = _join(notes, input_notes)
+        out["reasons"] = reasons.reindex(features.index).fillna("")
+        out["purity_model"] = self.models["purity"].label
+        out["potency_model"] = self.models["potency"].label
+        extra = [c for c in out.columns if c not in SCORE_COLUMNS]
+        out = out.reindex(columns=SCORE_COLUMNS + extra)
+        return out.reset_index(drop=True), explained
+
+
+def _join(first: pd.Series, second: pd.Series) -> pd.Series:
+    both = (first != "") & (second != "")
+    return (first + np.where(both, "; ", "") + second).astype(str)
+
+
+@dataclass
+class ScoreResult:
+    scores: pd.DataFrame
+    output: Path
+    run_id: str | None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_ok(self) -> int:
+        return int((self.scores["status"] == "ok").sum())
+
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def score(
+    dataset_dir: str | Path,
+    output: str | Path,
+    settings: ScoreSettings | None = None,
+    progress: ProgressCallback | None = None,
+    scorer: Scorer | None = None,
+) -> ScoreResult:
+    """Score a prep dataset folder and write the scores file (``.csv`` or ``.parquet``).
+
+    Raises only when nothing can be scored (no readable preps.csv, models not loadable,
+    an output path exoqc cannot write); a bad preparation becomes an error row.
+    """
+    from exoqc import tracking
+
+    settings = settings or ScoreSettings()
+    output = Path(output)
+    if output.suffix.lower() not in (".csv", ".parquet"):
+        raise ExoqcInputError(output, "expected a scores file name ending in .csv or .parquet")
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - clock
+        clock = now
+
+    tracking.configure()
+    scorer = scorer or Scorer.load(settings)
+    lap("load models")
+    dataset = load_dataset(dataset_dir, errors="collect")
+    lap("read and validate")
+    table = build_features(dataset, n_jobs=settings.n_jobs,
+                           progress=progress is not None)
+    lap("features")
+    scores, explained = scorer.score_features(table.frame, table.errors, table.warnings)
+    lap("predict and explain")
+    write_atomically(scores, output)
+    lap("write scores")
+    run_id = None
+    if settings.log_to_mlflow:
+        from exoqc.inference.report import log_scoring_run
+
+        run_id = log_scoring_run(dataset, table.frame, scores, explained, scorer, output,
+                                 settings.max_figures)
+        lap("mlflow run")
+    return ScoreResult(scores, output, run_id, timings)
+
+
+def score_dataset(dataset: Dataset, scorer: Scorer, n_jobs: int = 1) -> pd.DataFrame:
+    """Scores of an already loaded dataset, without writing or logging (for engines)."""
+    table = build_features(dataset, n_jobs=n_jobs)
+    scores, _ = scorer.score_features(table.frame, table.errors, table.warnings)
+    return scores
