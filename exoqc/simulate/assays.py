@@ -154,6 +154,9 @@ def measure_counts(comp: Composition, batch_index: np.ndarray, n_batches: int,
 
 # --- markers ----------------------------------------------------------------------------
 
+REFERENCE_LAB_SEED = 2018
+"""Seed of the reference lab's per-marker antibody affinity and MS detectability."""
+
 def marker_abundance(comp: Composition) -> np.ndarray:
     """Amount of each panel marker per µg of total protein: (n_preps, n_markers).
 
@@ -204,9 +207,13 @@ def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFra
     # The lab loads and dilutes by its own BCA value (the truth when it has none).
     believed_protein = counts["protein_ug_per_ml"].fillna(pd.Series(total_protein)).to_numpy()
     prep_ids = comp.preps["prep_id"].to_numpy()
-    affinity = dict(zip(PANEL_MARKERS, lognormal_spread(rng, 0.5, len(PANEL_MARKERS)),
+    # The lab's antibodies and mass spectrometer are the same for every cohort: cohorts of
+    # different seeds are new batches of one lab, so a model trained on one can score the
+    # others (antibody lots still vary per batch, below).
+    lab = np.random.default_rng(REFERENCE_LAB_SEED)
+    affinity = dict(zip(PANEL_MARKERS, lognormal_spread(lab, 0.5, len(PANEL_MARKERS)),
                         strict=True))
-    detectability = dict(zip(PANEL_MARKERS, lognormal_spread(rng, 0.7, len(PANEL_MARKERS)),
+    detectability = dict(zip(PANEL_MARKERS, lognormal_spread(lab, 0.7, len(PANEL_MARKERS)),
                              strict=True))
     panel_of_batch = rng.choice(list(PANEL_PROBABILITIES), len(batches),
                                 p=list(PANEL_PROBABILITIES.values()))
