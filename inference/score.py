@@ -68,9 +68,14 @@ class Scorer:
         features: pd.DataFrame,
         errors: dict[str, list[str]],
         warnings: dict[str, list[str]],
+        predictions: dict[str, pd.DataFrame] | None = None,
     ) -> tuple[pd.DataFrame, dict[str, Explained]]:
         """Scores in ``features``' row order (index prep_id), and the SHAP explanations of
-        the rows that were scored (same order as the ``ok`` rows)."""
+        the rows that were scored (same order as the ``ok`` rows).
+
+        ``predictions``: each model's ``predict_frame`` output (index prep_id) from an
+        engine that predicted elsewhere (Spark's ``mlflow.pyfunc.spark_udf``); by default
+        the models predict here."""
         ids = features.index.astype(str)
         failed = ids.isin(list(errors))
         ok = features[~failed]
@@ -82,7 +87,8 @@ class Scorer:
         words: dict[str, list[str]] = {}
         for name in ("purity", "potency"):
             model = self.models[name]
-            predicted = model.predictor.predict_frame(ok)
+            predicted = (model.predictor.predict_frame(ok) if predictions is None
+                         else predictions[name].loc[ok.index])
             positions = predicted[model.predictor.spec.probability_columns].to_numpy().argmax(1)
             explained[name] = self.explainers[name].explain(ok, positions)
             words[name] = self.explainers[name].reasons(explained[name], self.n_reasons)
