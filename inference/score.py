@@ -175,7 +175,8 @@ def score(
     lap("read and validate")
     table = build_features(dataset, n_jobs=settings.n_jobs,
                            progress=progress is not None)
-    lap("features")
+    timings.update({f"features: {part}": t for part, t in table.timings_s.items()})
+    clock = time.perf_counter()
     scores, explained = scorer.score_features(table.frame, table.errors, table.warnings)
     lap("predict and explain")
     write_atomically(scores, output)
