@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from rich.console import Console
 from rich.table import Table
 
 from exoqc import tracking
 from exoqc.errors import ExoqcInputError
 from exoqc.training.model import ModelIntegrityError
+from exoqc.ui import browser_url, run_artifacts_url
 
 
 def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model: str) -> int:
@@ -44,14 +46,26 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
     table.add_row("input errors", str(len(scores) - len(ok)))
     out = Console()
     out.print(table)
+    flagged = ok[~ok["in_domain"].astype(bool)]
+    if len(flagged):
+        out.print(f"[bold]Outside the training domain[/bold] ({len(flagged)}): treat these "
+                  "scores with care")
+        for _, row in flagged.head(10).iterrows():
+            out.print(f"  {row['prep_id']}: {row['domain_note']}")
+        if len(flagged) > 10:
+            out.print(f"  ... and {len(flagged) - 10} more (domain_note in the scores file)")
     errors = scores[scores["status"] == "error"]
-    for _, row in errors.head(10).iterrows():
-        console.print(f"[yellow]{row['prep_id']}: {row['error']}[/yellow]")
-    if len(errors) > 10:
-        console.print(f"[yellow]... and {len(errors) - 10} more (see the scores file)[/yellow]")
+    if len(errors):
+        out.print(f"[bold]Not scored: input errors[/bold] ({len(errors)})")
+        for _, row in errors.head(10).iterrows():
+            out.print(f"  {row['prep_id']}: {row['error']}")
+        if len(errors) > 10:
+            out.print(f"  ... and {len(errors) - 10} more (error column of the scores file)")
     out.print(f"Scores: {result.output}")
     if result.run_id:
+        experiment_id = MlflowClient().get_run(result.run_id).info.experiment_id
         out.print(f"MLflow run: {result.run_id} in experiment "
-                  f"{tracking.EXPERIMENTS['scoring']} ({tracking.tracking_uri()}; "
-                  "browse: exoqc ui)")
+                  f"{tracking.EXPERIMENTS['scoring']} ({tracking.tracking_uri()})")
+        url = run_artifacts_url(browser_url("127.0.0.1", 5000), experiment_id, result.run_id)
+        out.print(f"  why each preparation was judged so: run 'exoqc ui', then open {url}")
     return 0
