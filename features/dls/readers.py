@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from exoqc.config import DLS_DEFAULTS
 from exoqc.errors import DLSFormatError, ExoqcInputError
-from exoqc.tables import read_text
+from exoqc.tables import quoted, read_text
 
 __all__ = ["DLSRecord", "Weighting", "detect_format", "read_dls_file"]
 
@@ -43,6 +43,21 @@ WEIGHTINGS: tuple[Weighting, ...] = ("intensity", "volume", "number")
 
 MAX_DLS_FILE_BYTES = 64 * 1024**2
 """Instrument exports are small; anything larger is refused with a clear message."""
+MAX_DLS_FILE_LINES = 200_000
+"""More lines than any export holds (a Zetasizer file has one line per record); checked
+before the text is split, so a file of millions of short lines cannot exhaust memory."""
+MAX_POINTS = 4096
+"""Lag times of a correlogram, or sizes of a distribution, per record. Correlators have
+a few hundred channels (Zetasizer Nano 192, ALV-7004 up to ~320) and exports ~70 sizes;
+the cap bounds the inversion's memory and time (its kernel is lags × grid)."""
+LAG_TIME_RANGE_S = (1e-10, 1e5)
+"""Correlator lag times: the fastest start near a nanosecond (ALV-7004/FAST 1.6 ns), the
+slowest end within hours. Outside, the file's unit is wrong (or the cell corrupted), and
+the analysis' divided differences of τ would overflow."""
+G2M1_MAX = 10.0
+"""Largest plausible g2 − 1: β·|g1|² ≤ β ≤ 1 for an ideal correlator; noise and detector
+afterpulsing at the first lags stay far below 10. A larger value is not a normalized
+g2 − 1 (raw counts, or a corrupted cell) and would overflow the analysis."""
 
 # Physically plausible measurement conditions; a value outside is a unit or typing mistake.
 _TEMPERATURE_RANGE_K = (250.0, 400.0)
@@ -111,6 +126,11 @@ def read_dls_file(path: Path) -> list[DLSRecord]:
     if not text.strip():
         raise DLSFormatError(path, "file is empty: expected a DLS export (Zetasizer, ALV .ASC "
                              "or CSV)", line=1)
+    n_lines = text.count("\n") + 1
+    if n_lines > MAX_DLS_FILE_LINES:
+        raise DLSFormatError(path, f"file has {n_lines} lines: a DLS export has at most "
+                             f"{MAX_DLS_FILE_LINES} (one per record, or one per lag time)",
+                             line=MAX_DLS_FILE_LINES + 1)
     lines = text.splitlines()
     kind = detect_format(lines)
     if kind is None:
@@ -186,15 +206,23 @@ def _optional_positive(file: str, value: float | None, what: str, **where) -> fl
     return float(value)
 
 
+def _check_point_count(file: str, n: int, what: str, **where) -> None:
+    if n > MAX_POINTS:
+        raise DLSFormatError(file, f"{what} has more than {MAX_POINTS} points: expected an "
+                             "instrument export (a few hundred lag times or sizes)", **where)
+
+
 def _check_correlogram(file: str, tau_s: NDArray, g2m1: NDArray, **where) -> None:
     if tau_s.size < 8:
         raise DLSFormatError(file, f"correlogram has {tau_s.size} lag times: expected at "
                              "least 8", **where)
-    bad = ~np.isfinite(tau_s) | (tau_s <= 0)
+    _check_point_count(file, tau_s.size, "correlogram", **where)
+    low, high = LAG_TIME_RANGE_S
+    bad = ~np.isfinite(tau_s) | (tau_s < low) | (tau_s > high)
     if bad.any():
         i = int(np.argmax(bad))
-        raise DLSFormatError(file, f"lag time {i + 1} is {tau_s[i]:g}: expected finite lag "
-                             "times > 0", **where)
+        raise DLSFormatError(file, f"lag time {i + 1} is {tau_s[i]:g} s: expected lag times "
+                             f"from {low:g} to {high:g} s (is the unit right?)", **where)
     steps = np.diff(tau_s) <= 0
     if steps.any():
         i = int(np.argmax(steps)) + 1
@@ -212,12 +240,19 @@ def _check_correlogram(file: str, tau_s: NDArray, g2m1: NDArray, **where) -> Non
         i = int(np.argmax(bad))
         raise DLSFormatError(file, f"correlation value {i + 1} is {g2m1[i]:g}: g2 − 1 cannot "
                              "be below −1 (is the column g2 − 1?)", **where)
+    bad = g2m1 > G2M1_MAX
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DLSFormatError(file, f"correlation value {i + 1} is {g2m1[i]:g}: expected "
+                             f"g2 − 1 between −1 and {G2M1_MAX:g} (is the column the "
+                             "normalized g2 − 1?)", **where)
 
 
 def _check_distribution(file: str, diameter_nm: NDArray, weights: NDArray, **where) -> None:
     if diameter_nm.size < 2:
         raise DLSFormatError(file, f"size distribution has {diameter_nm.size} size(s): "
                              "expected at least 2", **where)
+    _check_point_count(file, diameter_nm.size, "size distribution", **where)
     bad = ~np.isfinite(diameter_nm) | (diameter_nm <= 0)
     if bad.any():
         i = int(np.argmax(bad))
@@ -234,8 +269,13 @@ def _check_distribution(file: str, diameter_nm: NDArray, weights: NDArray, **whe
         i = int(np.argmax(bad))
         raise DLSFormatError(file, f"distribution value {i + 1} is {weights[i]:g}: expected "
                              "finite values >= 0", **where)
-    if not weights.sum() > 0:
+    total = weights.sum()
+    if not total > 0:
         raise DLSFormatError(file, "size distribution is all zero: expected some weight",
+                             **where)
+    if not np.isfinite(total):
+        raise DLSFormatError(file, f"size distribution values add up to more than "
+                             f"{np.finfo(float).max:g}: expected percentages or counts",
                              **where)
 
 
@@ -258,8 +298,8 @@ def _to_floats(file: str, cells: Sequence[str], names: Sequence[str], **where) -
         try:
             float(cell)
         except ValueError:
-            shown = cell if cell.strip() else "an empty cell"
-            raise DLSFormatError(file, f"'{shown}' is not a number: expected a number",
+            shown = quoted(cell) if cell.strip() else "an empty cell"
+            raise DLSFormatError(file, f"{shown} is not a number: expected a number",
                                  column=name, **where) from None
     return np.array(cells, dtype=float)
 
@@ -269,7 +309,7 @@ def _number(file: str, text: str, what: str, **where) -> float:
     try:
         value = float(cleaned)
     except ValueError:
-        raise DLSFormatError(file, f"{what} '{text.strip()}' is not a number: expected a "
+        raise DLSFormatError(file, f"{what} {quoted(text)} is not a number: expected a "
                              "number", **where) from None
     if not np.isfinite(value):
         raise DLSFormatError(file, f"{what} is {value}: expected a finite number", **where)
@@ -358,7 +398,7 @@ class _Table:
     kind: str
     header_line: int  # 1-based
     columns: list[str]
-    rows: list[tuple[int, list[str]]]  # (1-based line, cells)
+    rows: list[tuple[int, str]]  # (1-based line, text)
 
 
 def _zetasizer_tables(file: str, lines: Sequence[str]) -> list[_Table]:
@@ -375,20 +415,12 @@ def _zetasizer_tables(file: str, lines: Sequence[str]) -> list[_Table]:
         if current is None:
             raise DLSFormatError(file, "text before the first table header: expected a header "
                                  "line with 'Sample Name'", line=number)
-        current.rows.append((number, line.split("\t")))
+        current.rows.append((number, line))
     for table in tables:
         if not table.rows:
             raise DLSFormatError(file, f"the {table.kind} table has a header but no records "
                                  "(file truncated?)", line=table.header_line)
     return tables
-
-
-@dataclass
-class _ZetasizerRow:
-    line: int
-    scalars: dict[str, str]
-    arrays: dict[str, tuple[list[str], list[str]]]  # key -> (cells, column names) by index
-    tau_scale_s: float
 
 
 class _HeaderError(ValueError):
@@ -411,6 +443,27 @@ class _Layout:
         return max((max(p) for p, _ in self.arrays.values()), default=-1)
 
 
+@dataclass
+class _ZetasizerRow:
+    """A record's scalar cells; its array cells are split from ``text`` only when the record
+    is built, so that a file of thousands of records never holds all their cells at once."""
+
+    line: int
+    scalars: dict[str, str]
+    text: str
+    layout: _Layout
+
+    @property
+    def tau_scale_s(self) -> float:
+        return self.layout.tau_scale_s
+
+    def arrays(self) -> dict[str, tuple[list[str], list[str]]]:
+        """key -> (cells, column names) by index."""
+        cells = self.text.split("\t")  # rows reach every array column (_zetasizer_rows)
+        return {key: ([cells[p].strip() for p in positions], list(names))
+                for key, (positions, names) in self.layout.arrays.items()}
+
+
 @lru_cache(maxsize=64)
 def _layout(header_line: str) -> _Layout:
     """The layout of a header line; instruments repeat theirs, so it is parsed once."""
@@ -429,8 +482,8 @@ def _layout(header_line: str) -> _Layout:
             if key == "tau":
                 unit = (match.group("unit") or "µs").strip()
                 if unit not in _TAU_UNIT_TO_S:
-                    raise _HeaderError(f"unknown lag time unit '{unit}': expected µs, ms or s",
-                                       cell)
+                    raise _HeaderError(f"unknown lag time unit {quoted(unit)}: expected µs, "
+                                       "ms or s", cell)
                 tau_scale_s = _TAU_UNIT_TO_S[unit]
             slot = indexed.setdefault(key, {})
             index = int(match.group("i"))
@@ -439,6 +492,9 @@ def _layout(header_line: str) -> _Layout:
             slot[index] = position
     arrays = {}
     for key, slot in indexed.items():
+        if len(slot) > MAX_POINTS:
+            raise _HeaderError(f"more than {MAX_POINTS} {key} columns: expected an instrument "
+                               "export (a few hundred lag times or sizes)")
         expected = list(range(1, len(slot) + 1))
         if sorted(slot) != expected:
             missing = sorted(set(expected) - set(slot))
@@ -456,7 +512,8 @@ def _zetasizer_rows(file: str, table: _Table) -> list[_ZetasizerRow]:
         raise DLSFormatError(file, str(exc), line=table.header_line, column=exc.column) from None
     out = []
     width = layout.width
-    for line, cells in table.rows:
+    for line, text in table.rows:
+        cells = text.split("\t")
         if len(cells) < width:
             # A row cut short (truncated file) or one whose trailing empty cells an editor
             # dropped: accepted only when every missing column is an optional scalar.
@@ -464,14 +521,12 @@ def _zetasizer_rows(file: str, table: _Table) -> list[_ZetasizerRow]:
                 raise DLSFormatError(
                     file, f"row has {len(cells)} cells but the header has {width}: expected "
                     "one cell per column (truncated line?)", line=line)
-            cells = cells + [""] * (width - len(cells))
         elif len(cells) > width:
             raise DLSFormatError(file, f"row has {len(cells)} cells but the header has "
                                  f"{width}: expected one cell per column", line=line)
-        scalars = {key: cells[p].strip().strip('"') for key, p in layout.scalar_columns.items()}
-        arrays = {key: ([cells[p].strip() for p in positions], list(names))
-                  for key, (positions, names) in layout.arrays.items()}
-        out.append(_ZetasizerRow(line, scalars, arrays, layout.tau_scale_s))
+        scalars = {key: cells[p].strip().strip('"') if p < len(cells) else ""
+                   for key, p in layout.scalar_columns.items()}
+        out.append(_ZetasizerRow(line, scalars, text, layout))
     return out
 
 
@@ -510,14 +565,14 @@ def _match_summary(file: str, wide_rows: list[_ZetasizerRow],
         by_id = {}
         for row, rid in zip(summary_rows, summary_ids, strict=True):
             if rid in by_id:
-                raise DLSFormatError(file, f"summary record number '{rid}' appears twice",
+                raise DLSFormatError(file, f"summary record number {quoted(rid)} appears twice",
                                      line=row.line)
             by_id[rid] = row
         unmatched = [r for r, rid in zip(summary_rows, summary_ids, strict=True)
                      if rid not in set(wide_ids)]
         if unmatched:
             raise DLSFormatError(
-                file, f"summary record '{unmatched[0].scalars['instrument_record']}' has no "
+                file, f"summary record {quoted(unmatched[0].scalars['instrument_record'])} has no "
                 "row in the wide table: expected the same records in both tables",
                 line=unmatched[0].line)
         return [(row, by_id.get(rid)) for row, rid in zip(wide_rows, wide_ids, strict=True)]
@@ -536,7 +591,7 @@ def _zetasizer_record(file: str, number: int, row: _ZetasizerRow,
     scalars.update({k: v for k, v in row.scalars.items() if v})
     record_type = scalars.get("type", "")
     if record_type and record_type.lower() != "size":
-        raise DLSFormatError(file, f"record type is '{record_type}': expected 'Size' (a DLS "
+        raise DLSFormatError(file, f"record type is {quoted(record_type)}: expected 'Size' (a DLS "
                              "measurement)", **where)
 
     def value(key: str, what: str) -> float | None:
@@ -564,7 +619,7 @@ def _zetasizer_record(file: str, number: int, row: _ZetasizerRow,
 
     tau_s = g2m1 = diameter = weights = None
     weighting: Weighting | None = None
-    arrays = row.arrays
+    arrays = row.arrays()
     if "tau" in arrays or "g2m1" in arrays:
         if "tau" not in arrays or "g2m1" not in arrays:
             missing = "Correlation Delay Times[i]" if "tau" not in arrays else "Correlation Data[i]"
@@ -646,7 +701,7 @@ def _read_alv(file: str, lines: Sequence[str]) -> list[DLSRecord]:
             header.setdefault(re.sub(r"\s+", " ", key.strip()), (value.strip(), number))
     if start is None:
         raise DLSFormatError(file, 'no "Correlation" section: expected the lag times and '
-                             'g2 − 1 of each angle after a line "Correlation"')
+                             'g2 − 1 of each angle after a line "Correlation"', line=len(lines))
 
     def number_of(key: str) -> tuple[float, int] | None:
         for name, (text, line) in header.items():
@@ -655,19 +710,23 @@ def _read_alv(file: str, lines: Sequence[str]) -> list[DLSRecord]:
         return None
 
     angles: dict[int, float] = {}
+    angle_lines: dict[int, int] = {}
     count_rates: dict[int, float] = {}
     for name, (text, line) in header.items():
         if match := _ALV_ANGLE.match(name):
-            angles[int(match.group(1) or 1)] = _number(file, text, name, line=line)
+            index = int(match.group(1) or 1)
+            angles[index] = _number(file, text, name, line=line)
+            angle_lines[index] = line
         elif match := _ALV_COUNT_RATE.match(name):
             count_rates[int(match.group(1))] = _number(file, text, name, line=line)
     if not angles:
         raise DLSFormatError(file, "no detector angle in the header: expected 'Angle [°]' or "
-                             "'Angle(1)[°]' lines")
+                             "'Angle(1)[°]' lines", line=start)
     n_angles = max(angles)
-    if sorted(angles) != list(range(1, n_angles + 1)):
+    # The length test first: an index like Angle(99999999) must not build a huge range.
+    if len(angles) != n_angles or sorted(angles) != list(range(1, n_angles + 1)):
         raise DLSFormatError(file, "detector angles are not numbered 1..n: expected "
-                             f"Angle(1)..Angle({n_angles})")
+                             f"Angle(1)..Angle({len(angles)})", line=angle_lines[n_angles])
 
     rows = []
     row_lines = []
@@ -680,11 +739,14 @@ def _read_alv(file: str, lines: Sequence[str]) -> list[DLSRecord]:
             raise DLSFormatError(file, f"correlation row has {len(cells)} values: expected "
                                  f"the lag time and one g2 − 1 value for each of the "
                                  f"{n_angles} angle(s)", line=number)
+        if len(rows) == MAX_POINTS:
+            raise DLSFormatError(file, f"more than {MAX_POINTS} correlation rows: expected "
+                                 "an instrument export (a few hundred lag times)", line=number)
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
             bad = next(c for c in cells if not _is_float(c))
-            raise DLSFormatError(file, f"'{bad}' is not a number: expected the lag time (ms) "
+            raise DLSFormatError(file, f"{quoted(bad)} is not a number: expected the lag time (ms) "
                                  "and g2 − 1 values", line=number) from None
         row_lines.append(number)
     if not rows:
@@ -757,8 +819,9 @@ _CSV_METADATA = {
 }
 
 
-def _csv_parts(file: str, lines: Sequence[str]):
-    """(metadata, header line number, delimiter, column names, data rows with line numbers)."""
+def _csv_parts(file: str, lines: Sequence[str], wanted: Sequence[Sequence[str]]):
+    """(metadata, the first column of each group in ``wanted`` that the header has, column
+    names, data rows with their line numbers)."""
     metadata: dict[str, float | str] = {}
     header_at = None
     for number, line in enumerate(lines, start=1):
@@ -784,6 +847,14 @@ def _csv_parts(file: str, lines: Sequence[str]):
     header = lines[header_at - 1]
     delimiter = max((",", ";", "\t"), key=header.count)
     names = [c.strip().lower() for c in header.split(delimiter)]
+    chosen = []
+    for group in wanted:
+        name = next((n for n in group if n in names), None)
+        if name is None:
+            raise DLSFormatError(file, f"no column {' or '.join(group)} in the header split "
+                                 f"at {delimiter!r}: expected the columns tau_us,g2m1 or "
+                                 "size_nm,intensity|volume|number", line=header_at)
+        chosen.append(name)
     rows = []
     for number in range(header_at + 1, len(lines) + 1):
         line = lines[number - 1]
@@ -795,10 +866,14 @@ def _csv_parts(file: str, lines: Sequence[str]):
                                  f"{len(names)}: expected one value per column", line=number)
         if delimiter != ",":
             cells = [_decimal_point(c) for c in cells]
+        if len(rows) == MAX_POINTS:
+            raise DLSFormatError(file, f"more than {MAX_POINTS} data rows: expected an "
+                                 "instrument export (a few hundred lag times or sizes)",
+                                 line=number, record=1)
         rows.append((number, cells))
     if not rows:
         raise DLSFormatError(file, "header but no data rows (file truncated?)", line=header_at)
-    return metadata, delimiter, names, rows
+    return metadata, chosen, names, rows
 
 
 def _csv_columns(file: str, names: list[str], rows, wanted: Sequence[str]) -> list[NDArray]:
@@ -811,8 +886,8 @@ def _csv_columns(file: str, names: list[str], rows, wanted: Sequence[str]) -> li
             try:
                 values[i] = float(cell)
             except ValueError:
-                shown = cell or "an empty cell"
-                raise DLSFormatError(file, f"'{shown}' is not a number: expected a number",
+                shown = quoted(cell) if cell else "an empty cell"
+                raise DLSFormatError(file, f"{shown} is not a number: expected a number",
                                      line=line, column=name, record=1) from None
         out.append(values)
     return out
@@ -843,8 +918,8 @@ def _csv_record(file: str, metadata: dict, **arrays) -> DLSRecord:
 
 
 def _read_csv_correlogram(file: str, lines: Sequence[str]) -> list[DLSRecord]:
-    metadata, _, names, rows = _csv_parts(file, lines)
-    tau_name = next(n for n in names if n in _TAU_UNITS_S)
+    metadata, (tau_name, _), names, rows = _csv_parts(file, lines,
+                                                      (tuple(_TAU_UNITS_S), ("g2m1",)))
     tau, g2m1 = _csv_columns(file, names, rows, (tau_name, "g2m1"))
     tau_s = tau * _TAU_UNITS_S[tau_name]
     _check_correlogram(file, tau_s, g2m1, record=1)
@@ -852,8 +927,7 @@ def _read_csv_correlogram(file: str, lines: Sequence[str]) -> list[DLSRecord]:
 
 
 def _read_csv_distribution(file: str, lines: Sequence[str]) -> list[DLSRecord]:
-    metadata, _, names, rows = _csv_parts(file, lines)
-    weighting = next(k for k in WEIGHTINGS if k in names)
+    metadata, (_, weighting), names, rows = _csv_parts(file, lines, (("size_nm",), WEIGHTINGS))
     diameter, weights = _csv_columns(file, names, rows, ("size_nm", weighting))
     _check_distribution(file, diameter, weights, record=1)
     return [_csv_record(file, metadata, diameter_nm=diameter, weights=weights,
