@@ -23,7 +23,7 @@ import pandas as pd
 
 from exoqc.errors import DatasetError, ExoqcInputError, Problem
 from exoqc.markers import normalize_cargo_target, resolve_marker
-from exoqc.tables import csv_line, parse_numbers, read_table
+from exoqc.tables import parse_numbers, quoted, read_table
 
 PREPS_FILE = "preps.csv"
 MARKERS_FILE = "markers.csv"
@@ -183,13 +183,14 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
     if table.empty:
         raise ExoqcInputError(path, "no preparations: expected one row per preparation")
     delimiter = table.attrs["delimiter"]
-    lines = pd.Series([csv_line(i) for i in table.index], index=table.index)
+    lines = pd.Series(table.index, index=table.index)
 
     ids = table["prep_id"].copy()
     for pos in ids.index[ids == ""]:
         ids[pos] = f"<no prep_id, line {lines[pos]}>"
         problems.append(Problem(PREPS_FILE, "empty prep_id: every row needs a unique id",
                                 line=lines[pos], column="prep_id", prep_id=ids[pos]))
+    _report_ragged(table, PREPS_FILE, ids, problems)
     first_line: dict[str, int] = {}
     keep = pd.Series(True, index=table.index)
     for pos, prep_id in ids.items():
@@ -197,7 +198,7 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
             keep[pos] = False
             problems.append(Problem(
                 PREPS_FILE,
-                f"prep_id '{prep_id}' already used on line {first_line[prep_id]}: "
+                f"prep_id {quoted(prep_id)} already used on line {first_line[prep_id]}: "
                 "expected unique ids",
                 line=lines[pos], column="prep_id", prep_id=prep_id,
             ))
@@ -221,7 +222,7 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
             continue
         raw = preps[column]
         values, bad = parse_numbers(raw, delimiter)
-        report(bad, column, lambda p, raw=raw: f"'{raw[p]}' is not a number: expected a "
+        report(bad, column, lambda p, raw=raw: f"{quoted(raw[p])} is not a number: expected a "
                "finite number or an empty cell (not measured)")
         negative = values < 0 if column in COUNT_COLUMNS else values <= 0
         expected = "zero or more" if column in COUNT_COLUMNS else "a fold change above 0"
@@ -235,7 +236,7 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
         labels = preps[column].str.lower()
         bad = (labels != "") & ~labels.isin(allowed)
         report(bad, column, lambda p, raw=preps[column], allowed=allowed:
-               f"'{raw[p]}' is not a known label: expected one of {', '.join(allowed)}")
+               f"{quoted(raw[p])} is not a known label: expected one of {', '.join(allowed)}")
         preps[column] = labels.where(labels.isin(allowed), np.nan)
 
     if "isolation_method" in preps:
@@ -243,7 +244,7 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
         method = raw.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
         method = method.replace(_ISOLATION_SYNONYMS)
         bad = (method != "") & ~method.isin(ISOLATION_METHODS)
-        report(bad, "isolation_method", lambda p: f"'{raw[p]}' is not a known isolation "
+        report(bad, "isolation_method", lambda p: f"{quoted(raw[p])} is not a known isolation "
                f"method: expected one of {', '.join(ISOLATION_METHODS)}")
         preps["isolation_method"] = method.where(method.isin(ISOLATION_METHODS), np.nan)
 
@@ -270,12 +271,18 @@ def _resolve_dls_files(
             if len(candidates) == 1:
                 preps.at[prep_id, "dls_file"] = candidates[0]
             continue
-        if not (root / name).is_file():
-            problems.append(Problem(
-                PREPS_FILE,
-                f"DLS file '{name}' not found: expected a path relative to {root}",
-                line=int(line_of[prep_id]), column="dls_file", prep_id=prep_id,
-            ))
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            # Only files of the dataset are read: a path out of it could put another file's
+            # content into error messages and the scores file.
+            message = (f"DLS file {quoted(name)} is outside the dataset folder: expected a "
+                       f"path relative to {root}, inside it")
+        elif not (root / relative).is_file():
+            message = f"DLS file {quoted(name)} not found: expected a path relative to {root}"
+        else:
+            continue
+        problems.append(Problem(PREPS_FILE, message, line=int(line_of[prep_id]),
+                                column="dls_file", prep_id=prep_id))
 
 
 def _optional_table(root: Path, name: str, required: tuple[str, ...],
@@ -298,15 +305,31 @@ def _optional_table(root: Path, name: str, required: tuple[str, ...],
     return table
 
 
+def _report_ragged(table: pd.DataFrame, name: str, prep_ids: pd.Series,
+                   problems: list[Problem]) -> None:
+    """A row with more or fewer cells than the header fails its preparation: its values
+    may sit in the wrong columns, or be missing because the file was cut short."""
+    width = len(table.columns)
+    for line, n_cells in table.attrs["ragged"].items():
+        if line in prep_ids.index:
+            problems.append(Problem(
+                name, f"row has {n_cells} cells but the header has {width}: expected one "
+                "cell per column (file cut short, or a delimiter inside an unquoted cell?)",
+                line=line, prep_id=prep_ids[line],
+            ))
+
+
 def _attach_to_preps(table: pd.DataFrame, name: str, known: set[str],
                      problems: list[Problem]) -> pd.DataFrame:
-    """Rows whose prep_id is not in preps.csv are reported (they attach to nothing)."""
+    """Rows whose prep_id is not in preps.csv are reported (they attach to nothing); a
+    ragged row fails the preparation it names."""
     orphan = ~table["prep_id"].isin(known)
-    for pos in table.index[orphan.to_numpy()]:
+    for line in table.index[orphan.to_numpy()]:
         problems.append(Problem(
-            name, f"prep_id '{table.at[pos, 'prep_id']}' is not in {PREPS_FILE}; row ignored",
-            line=csv_line(pos), column="prep_id", severity="warning",
+            name, f"prep_id {quoted(table.at[line, 'prep_id'])} is not in {PREPS_FILE}; "
+            "row ignored", line=line, column="prep_id", severity="warning",
         ))
+    _report_ragged(table, name, table["prep_id"][~orphan], problems)
     return table[~orphan]
 
 
@@ -319,7 +342,7 @@ def _load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.Da
     table = _attach_to_preps(table, MARKERS_FILE, known, problems)
     delimiter = table.attrs.get("delimiter", ",")
     out = pd.DataFrame({"prep_id": table["prep_id"], "marker": table["marker"]})
-    out["line"] = [csv_line(i) for i in table.index]
+    out["line"] = table.index
 
     resolved = {name: resolve_marker(name) for name in out["marker"].unique()}
     out["symbol"] = out["marker"].map(lambda n: resolved[n].symbol if resolved[n] else np.nan)
@@ -329,7 +352,7 @@ def _load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.Da
     for pos in out.index[out["symbol"].isna().to_numpy()]:
         row = out.loc[pos]
         what = ("empty marker name" if not row["marker"]
-                else f"marker '{row['marker']}' is not in exoqc's vocabulary")
+                else f"marker {quoted(row['marker'])} is not in exoqc's vocabulary")
         problems.append(Problem(
             MARKERS_FILE,
             f"{what}; measurement ignored (expected an HGNC symbol or common name such as "
@@ -344,7 +367,7 @@ def _load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.Da
     for pos in out.index[(bad | negative).to_numpy()]:
         problems.append(Problem(
             MARKERS_FILE,
-            f"intensity '{raw[pos]}' is not usable: expected a number >= 0, 0 or 'ND' for "
+            f"intensity {quoted(raw[pos])} is not usable: expected a number >= 0, 0 or 'ND' for "
             "not detected",
             line=int(out.at[pos, "line"]), column="intensity", prep_id=out.at[pos, "prep_id"],
         ))
@@ -356,7 +379,7 @@ def _load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.Da
     for pos in out.index[bad_assay.to_numpy()]:
         problems.append(Problem(
             MARKERS_FILE,
-            f"assay '{table.at[pos, 'assay']}' is not known: expected one of "
+            f"assay {quoted(table.at[pos, 'assay'])} is not known: expected one of "
             f"{', '.join(MARKER_ASSAYS)}",
             line=int(out.at[pos, "line"]), column="assay", prep_id=out.at[pos, "prep_id"],
         ))
@@ -374,14 +397,15 @@ def _load_cargo(root: Path, known: set[str], problems: list[Problem]) -> pd.Data
     table = _attach_to_preps(table, CARGO_FILE, known, problems)
     out = pd.DataFrame({"prep_id": table["prep_id"],
                         "target": table["target"].map(normalize_cargo_target)})
-    out["line"] = [csv_line(i) for i in table.index]
+    out["line"] = table.index
     raw = table["delta_ct"]
     not_detected = raw.str.lower().isin(_NOT_DETECTED)
     values, bad = parse_numbers(raw.where(~not_detected, ""), table.attrs.get("delimiter", ","))
     for pos in out.index[bad.to_numpy()]:
         problems.append(Problem(
             CARGO_FILE,
-            f"delta_ct '{raw[pos]}' is not a number: expected a ΔCt value, or 'undetermined'",
+            f"delta_ct {quoted(raw[pos])} is not a number: expected a ΔCt value, or "
+            "'undetermined'",
             line=int(out.at[pos, "line"]), column="delta_ct", prep_id=out.at[pos, "prep_id"],
         ))
     out["delta_ct"] = values
