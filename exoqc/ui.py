@@ -71,11 +71,22 @@ def experiments_url(base_url: str) -> str:
     return f"{base_url}/#/experiments?{_MODEL_TRAINING_MODE}"
 
 
-def run_artifacts_url(base_url: str, experiment_id: str, run_id: str) -> str:
-    """The artifacts tab of one run (figures, reports, the logged model)."""
-    return (
-        f"{base_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts?{_MODEL_TRAINING_MODE}"
-    )
+def run_route(experiment_id: str, run_id: str, artifact_path: str | None = None) -> str:
+    """The UI's route of a run's page, of its artifacts tab (``artifact_path=""``) or of one
+    artifact opened in it: what follows the base URL, and a relative link that works in
+    the Markdown descriptions the UI displays (registered model versions)."""
+    route = f"#/experiments/{experiment_id}/runs/{run_id}"
+    if artifact_path is not None:
+        route += f"/artifacts/{artifact_path}" if artifact_path else "/artifacts"
+    return f"{route}?{_MODEL_TRAINING_MODE}"
+
+
+def run_artifacts_url(
+    base_url: str, experiment_id: str, run_id: str, artifact_path: str = ""
+) -> str:
+    """The artifacts tab of one run (figures, reports, the logged model), or one artifact
+    opened in it."""
+    return f"{base_url}/{run_route(experiment_id, run_id, artifact_path)}"
 
 
 def server_command(store_uri: str, host: str, port: int) -> list[str]:

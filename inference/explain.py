@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from exoqc.features import FEATURE_CATALOG, label_of
 from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.training.explain import plot_label, value_text
 from exoqc.training.model import ExoqcPredictor
 
 _UNITS = {f.name: f.unit for f in FEATURE_CATALOG}
@@ -89,21 +90,46 @@ class ModelExplainer:
 
     def waterfall(self, explained: Explained, row: int, prep_id: str,
                   max_display: int = 12) -> Figure:
-        """SHAP waterfall of one preparation toward its predicted class."""
+        """SHAP waterfall of one preparation toward its predicted class.
+
+        Bars run from E[f(X)], the model's average score over its training data, to f(x),
+        this preparation's score for the predicted class (log-odds units); each bar is one
+        feature's SHAP contribution. Feature values are shown with their units, and
+        "not measured" where the preparation has no value.
+        """
         classes = self.predictor.spec.classes
         target = self.predictor.spec.target
+        predicted = classes[explained.predicted[row]]
+        toward = f"'{predicted}'{' purity' if target == 'purity' else ''}"
+        values = explained.data.iloc[row]
         explanation = shap.Explanation(
             values=explained.values[row],
             base_values=explained.base_values[row],
-            data=explained.data.iloc[row].to_numpy(),
-            feature_names=[label_of(c) for c in explained.data.columns],
+            data=np.array([value_text(name, value) for name, value in values.items()],
+                          dtype=object),
+            feature_names=[plot_label(label_of(c)) for c in explained.data.columns],
         )
-        fig = plt.figure(figsize=(9, 6))
+        fig = plt.figure()
         shap.plots.waterfall(explanation, max_display=max_display, show=False)
+        # room on the left for the value of a small negative bar at the axis' start, which
+        # SHAP writes to the bar's left, over the feature labels; the twin axes that mark
+        # E[f(X)] and f(x) keep the same limits
+        low, high = fig.axes[0].get_xlim()
+        for ax in fig.axes:
+            ax.set_xlim(low - 0.12 * (high - low), high)
+        fig.axes[0].tick_params(axis="y", labelsize=11)
         fig.suptitle(
-            f"{prep_id}: why the {target} model says '{classes[explained.predicted[row]]}' "
-            "— contribution of each feature (log-odds), from the training average",
-            fontsize=10,
+            f"{prep_id}: the {target} model says {toward}\n"
+            f"SHAP contribution of each feature to the {toward} score (log-odds), from\n"
+            "E[f(X)], the average over the training data, to f(x), this preparation",
+            fontsize=11,
         )
         fig.tight_layout()
+        # SHAP writes "= f(x)" left-aligned at f(x): near the axis' right end it runs past
+        # the canvas, which tight_layout does not see
+        overflow_in = fig.get_tightbbox().x1 - fig.get_size_inches()[0] + 0.1
+        if overflow_in > 0:
+            fig.subplots_adjust(
+                right=fig.subplotpars.right - overflow_in / fig.get_size_inches()[0])
         return fig
+

@@ -23,14 +23,17 @@ import mlflow
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from exoqc import __version__, tracking
 from exoqc.dataset import Dataset
 from exoqc.features import label_of
 from exoqc.features.markers import misev_report
 from exoqc.inference.explain import Explained
+from exoqc.training.explain import CLASS_COLOURS, PNG_SAVE_KWARGS, plot_label
 
 PURITY_ORDER = {"low": 0, "medium": 1, "high": 2}
+PURITY_CLASSES = ("high", "medium", "low")
 MAX_REPORT_ROWS = 500
 
 
@@ -53,74 +56,165 @@ def figure_preps(scores: pd.DataFrame, max_figures: int) -> list[str]:
 
 
 def batch_summary_figure(scores: pd.DataFrame, explained: dict[str, Explained]) -> Figure:
+    """The batch at a glance: purity classes, P(potent), what drove the purity calls."""
     ok = scores[scores["status"] == "ok"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    counts = ok["purity_class"].value_counts().reindex(["high", "medium", "low"], fill_value=0)
-    axes[0].bar(counts.index, counts.to_numpy(), color=["#2e7d32", "#f9a825", "#c62828"])
-    axes[0].set_title(f"Purity class ({len(ok)} scored, "
-                      f"{int((scores['status'] == 'error').sum())} input errors)", fontsize=10)
-    axes[0].set_ylabel("preparations")
-    axes[1].hist(ok["p_potent"].astype(float), bins=np.linspace(0, 1, 21), color="#1565c0")
-    axes[1].axvline(0.5, color="grey", linestyle="--", linewidth=1)
-    axes[1].set_title("Probability of functional potency", fontsize=10)
-    axes[1].set_xlabel("P(potent)")
+    n_error = int((scores["status"] == "error").sum())
+    fig = plt.figure(figsize=(8.5, 8))
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.25))
+    counts_ax, potency_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    drivers_ax = fig.add_subplot(grid[1, :])
+
+    counts = ok["purity_class"].value_counts().reindex(PURITY_CLASSES, fill_value=0)
+    bars = counts_ax.bar(counts.index, counts.to_numpy(),
+                         color=[CLASS_COLOURS[c] for c in counts.index])
+    counts_ax.bar_label(bars)
+    counts_ax.set_title("Predicted purity class", fontsize=11)
+    counts_ax.set_ylabel("preparations")
+    counts_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    counts_ax.margins(y=0.15)
+
+    potency_ax.hist(ok["p_potent"].astype(float), bins=np.linspace(0, 1, 21),
+                    color=CLASS_COLOURS["potent"])
+    potency_ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
+    potency_ax.set_title("Likely functional potency", fontsize=11)
+    potency_ax.set_xlabel("P(potent); dashed: 0.5")
+    potency_ax.set_ylabel("preparations")
+    potency_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
     purity = explained["purity"]
     if len(purity.values):
         mean_abs = pd.Series(np.abs(purity.values).mean(axis=0),
-                             index=[label_of(c) for c in purity.data.columns])
+                             index=[plot_label(label_of(c)) for c in purity.data.columns])
         top = mean_abs.sort_values().tail(10)
-        axes[2].barh(top.index, top.to_numpy(), color="#6a1b9a")
-    axes[2].set_title("What drove the purity calls in this batch\n(mean |SHAP|, log-odds)",
-                      fontsize=10)
-    fig.suptitle("exoqc scoring — batch summary", fontsize=12)
+        drivers_ax.barh(top.index, top.to_numpy(), color="#6a1b9a")
+    drivers_ax.set_title("What drove the purity calls in this batch", fontsize=11)
+    drivers_ax.set_xlabel("mean |SHAP value| toward each preparation's predicted class "
+                          "(log-odds)")
+    fig.suptitle(f"exoqc scoring: {len(scores)} preparations, {len(ok)} scored, "
+                 f"{n_error} with input errors", fontsize=12)
     fig.tight_layout()
     return fig
 
 
 def _png_data_uri(fig: Figure) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
+    fig.savefig(buffer, format="png", **PNG_SAVE_KWARGS)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em;color:#222}"
+    "table{border-collapse:collapse;font-size:13px}"
+    "td,th{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left}"
+    "th{background:#eee}td.id{white-space:nowrap;font-weight:bold}td.num{text-align:right}"
+    "td.reasons{min-width:28em}.small{color:#555;font-size:12px}"
+    + "".join(f".c-{c}{{border-left:6px solid {colour}}}" for c, colour in CLASS_COLOURS.items())
+)
+
+
+def _cell(text: object, css: str = "") -> str:
+    shown = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+    attribute = f" class='{css}'" if css else ""
+    return f"<td{attribute}>{html.escape(shown)}</td>"
+
+
+def _probability(value: object) -> str:
+    return "" if pd.isna(value) else f"{float(value):.2f}"
+
+
+def _domain(value: object) -> str:
+    return "" if pd.isna(value) else ("yes" if bool(value) else "no")
+
+
+def _table(header: list[str], rows: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _reasons_html(reasons: str) -> str:
+    """``purity: ... | potency: ...`` as one line per model."""
+    parts = [html.escape(part.strip()) for part in str(reasons).split(" | ") if part.strip()]
+    return f"<td class='reasons'>{'<br>'.join(parts)}</td>"
 
 
 def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
                 figures: dict[str, list[str]]) -> str:
-    """A short HTML page: the batch at a glance, then one line per preparation."""
+    """A short HTML page: the batch at a glance, the preparations to look at first (those
+    with waterfall figures), then one row per preparation in the scores file's order."""
     misev = misev_report(dataset).reindex(scores["prep_id"])
-    table = scores[["prep_id", "status", "purity_class", "p_purity_high", "potency_class",
-                    "p_potent", "in_domain", "domain_note", "reasons", "error"]].copy()
-    table.insert(6, "MISEV2018 minimum", misev["summary"].to_numpy()
-                 if "summary" in misev else "")
-    table["figures"] = [", ".join(figures.get(p, [])) for p in table["prep_id"]]
-    shown = table.head(MAX_REPORT_ROWS)
+    misev_summary = misev["summary"] if "summary" in misev else pd.Series("", misev.index)
     n_error = int((scores["status"] == "error").sum())
-    n_ok = len(scores) - n_error
     ok = scores[scores["status"] == "ok"]
     counts = ok["purity_class"].value_counts()
     flagged = ok[~ok["in_domain"].astype(bool)]
+    by_id = scores.set_index("prep_id", drop=False)
+
+    first = []
+    for prep_id, names in figures.items():
+        row = by_id.loc[prep_id]
+        first.append(
+            "<tr>" + _cell(prep_id, "id")
+            + _cell(row["purity_class"], f"c-{row['purity_class']}")
+            + _cell(_probability(row[f"p_purity_{row['purity_class']}"]), "num")
+            + _cell(row["potency_class"], f"c-{row['potency_class']}")
+            + _cell(_probability(row["p_potent"]), "num")
+            + _cell(_domain(row["in_domain"]))
+            + "<td>" + "<br>".join(f"<code>{html.escape(n)}</code>" for n in names) + "</td>"
+            + "</tr>")
+
+    rows = []
+    for _, row in scores.head(MAX_REPORT_ROWS).iterrows():
+        notes = "; ".join(str(v) for v in (row["error"], row["domain_note"])
+                          if isinstance(v, str) and v)
+        rows.append(
+            "<tr>" + _cell(row["prep_id"], "id") + _cell(row["status"])
+            + _cell(row["purity_class"], f"c-{row['purity_class']}")
+            + "".join(_cell(_probability(row[f"p_purity_{c}"]), "num") for c in PURITY_CLASSES)
+            + _cell(row["potency_class"], f"c-{row['potency_class']}")
+            + _cell(_probability(row["p_potent"]), "num")
+            + _cell(_domain(row["in_domain"]))
+            + _reasons_html(row["reasons"])
+            + _cell(misev_summary.get(row["prep_id"], ""), "small")
+            + _cell(notes, "small")
+            + "</tr>")
+
     lines = [
         "<!doctype html><html><head><meta charset='utf-8'><title>exoqc scoring report</title>",
-        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;"
-        "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
-        "th{background:#eee}</style></head><body>",
+        f"<style>{_STYLE}</style></head><body>",
         "<h1>exoqc scoring report</h1>",
-        f"<p>Dataset: {html.escape(str(dataset.root))}<br>Models: "
+        f"<p>Dataset: <code>{html.escape(str(dataset.root))}</code><br>Models: "
         f"{html.escape(str(scores['purity_model'].iloc[0]))}, "
-        f"{html.escape(str(scores['potency_model'].iloc[0]))}<br>exoqc {__version__}</p>",
-        f"<p><b>{len(scores)}</b> preparations: <b>{n_ok}</b> scored, <b>{n_error}</b> with "
-        f"input errors. Purity: high {counts.get('high', 0)}, medium "
+        f"{html.escape(str(scores['potency_model'].iloc[0]))} (exoqc {__version__})</p>",
+        f"<p><b>{len(scores)}</b> preparations: <b>{len(ok)}</b> scored, <b>{n_error}</b> "
+        f"with input errors. Purity: high {counts.get('high', 0)}, medium "
         f"{counts.get('medium', 0)}, low {counts.get('low', 0)}. Likely potent: "
         f"{int((ok['potency_class'] == 'potent').sum())}. Outside the training domain: "
         f"{len(flagged)}.</p>",
-        f"<img alt='batch summary' style='max-width:100%' src='{summary_png}'>",
-        "<h2>Preparations</h2>",
-        "<p>Reasons are the largest SHAP contributions toward the predicted class. "
-        "Waterfall figures are in the run's <code>waterfalls/</code> folder.</p>",
-        shown.to_html(index=False, escape=True, na_rep="", float_format=lambda v: f"{v:.3f}"),
+        f"<img alt='batch summary: purity classes, P(potent), what drove the purity calls' "
+        f"style='max-width:100%' src='{summary_png}'>",
     ]
-    if len(table) > MAX_REPORT_ROWS:
-        lines.append(f"<p>First {MAX_REPORT_ROWS} of {len(table)} preparations shown; all are "
-                     "in the scores file.</p>")
+    if first:
+        lines += [
+            "<h2>Look at these first</h2>",
+            "<p>Lowest purity first, then outside the training domain, then least confident. "
+            "Their SHAP waterfalls are in this run's artifacts, in <code>waterfalls/</code>: "
+            "each bar is one feature's push toward the predicted class (log-odds).</p>",
+            _table(["prep_id", "purity", "P", "potency", "P(potent)", "in training domain",
+                    "waterfall figures"], first),
+        ]
+    lines += [
+        "<h2>All preparations</h2>",
+        "<p>Reasons are the three largest SHAP contributions toward the predicted class, "
+        "with the feature's value and whether it is high, low or typical for the training "
+        "data. Probabilities are calibrated; empty cells: the preparation could not be "
+        "scored (see notes).</p>",
+        _table(["prep_id", "status", "purity", "P(high)", "P(medium)", "P(low)", "potency",
+                "P(potent)", "in training domain", "reasons", "MISEV2018 minimum", "notes"],
+               rows),
+    ]
+    if len(scores) > MAX_REPORT_ROWS:
+        lines.append(f"<p>First {MAX_REPORT_ROWS} of {len(scores)} preparations shown; all "
+                     "are in the scores file.</p>")
     lines.append("</body></html>")
     return "\n".join(lines)
 
@@ -158,11 +252,11 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
             for target in ("purity", "potency"):
                 fig = scorer.explainers[target].waterfall(explained[target], row, prep_id)
                 name = figure_name(prep_id, target)
-                mlflow.log_figure(fig, name)
+                mlflow.log_figure(fig, name, save_kwargs=PNG_SAVE_KWARGS)
                 plt.close(fig)
                 figures.setdefault(prep_id, []).append(name)
         summary = batch_summary_figure(scores, explained)
-        mlflow.log_figure(summary, "batch_summary.png")
+        mlflow.log_figure(summary, "batch_summary.png", save_kwargs=PNG_SAVE_KWARGS)
         summary_png = _png_data_uri(summary)
         plt.close(summary)
         mlflow.log_text(html_report(dataset, scores, summary_png, figures), "report.html")

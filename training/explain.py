@@ -8,6 +8,10 @@ Multi-class models give values of shape (preparations, features, classes).
 
 from __future__ import annotations
 
+import copy
+import re
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -15,7 +19,50 @@ import shap
 import xgboost as xgb
 from matplotlib.figure import Figure
 
-from exoqc.features import label_of
+from exoqc.features import FEATURE_CATALOG, label_of
+
+LABEL_WIDTH = 40
+"""Characters per line of a feature label beside a plot: longer catalog labels (up to 73
+characters, e.g. the isolation methods) are wrapped rather than cut at the figure's edge."""
+
+CLASS_COLOURS = {
+    "high": "#2e7d32", "medium": "#f9a825", "low": "#c62828",
+    "potent": "#1565c0", "subpotent": "#9e9e9e",
+}
+"""One colour per class in every exoqc figure and report."""
+
+PNG_SAVE_KWARGS = {"dpi": 100, "bbox_inches": "tight", "pad_inches": 0.15}
+"""``mlflow.log_figure(fig, name, save_kwargs=PNG_SAVE_KWARGS)``: SHAP's plots draw text
+outside their axes (the waterfall's f(x), colour-bar labels) that a default save cuts off."""
+
+_UNIT_BY_NAME = {f.name: f.unit for f in FEATURE_CATALOG}
+_UNIT_BY_LABEL = {f.label: f.unit for f in FEATURE_CATALOG}
+# Units that add nothing beside a number a scientist reads off a plot.
+_UNSHOWN_UNITS = {"1", "0/1", "count", "fraction", "fraction of intercept"}
+
+
+def plot_label(label: str) -> str:
+    """A feature's catalog label, wrapped onto lines of at most ``LABEL_WIDTH`` characters."""
+    return textwrap.fill(label, LABEL_WIDTH)
+
+
+def value_text(feature: str, value: float) -> str:
+    """A feature value as a scientist reads it beside its label: 3 significant digits with
+    the unit, yes/no for a 0/1 feature, "not measured" for NaN. Never contains "=", which
+    SHAP's waterfall splits its labels on."""
+    if np.isnan(value):
+        return "not measured"
+    unit = _UNIT_BY_NAME.get(feature, "1")
+    if unit == "0/1":
+        return "yes" if value >= 0.5 else "no"
+    number = f"{value:.3g}"
+    return number if unit in _UNSHOWN_UNITS else f"{number} {unit}"
+
+
+def axis_label(label: str) -> str:
+    """A feature's catalog label with its unit, for a value axis (``DLS D90 by volume (nm)``)."""
+    unit = _UNIT_BY_LABEL.get(label, "1")
+    return label if unit in _UNSHOWN_UNITS else f"{label} ({unit})"
 
 
 def explain(booster: xgb.Booster, features: pd.DataFrame) -> shap.Explanation:
@@ -62,8 +109,14 @@ def shap_table(
     return table.merge(data, on=["prep_id", "feature"], how="left")
 
 
-def _pyplot_figure(width: float, height: float) -> Figure:
-    return plt.figure(figsize=(width, height))
+def _with_plot_labels(explanation: shap.Explanation) -> shap.Explanation:
+    shown = copy.copy(explanation)
+    shown.feature_names = [plot_label(name) for name in explanation.feature_names]
+    return shown
+
+
+def _toward(target: str, name: str) -> str:
+    return f"'{name}'{' purity' if target == 'purity' else ''}"
 
 
 def global_figures(
@@ -75,56 +128,77 @@ def global_figures(
 ) -> dict[str, Figure]:
     """Figures for the MLflow run, by artifact file name.
 
-    One beeswarm per class (per output for a binary model), a mean-|SHAP| bar stacked by
-    class, and dependence plots of the top features for the first class.
-    The caller logs them and closes them with ``plt.close(fig)``.
+    One beeswarm per class (per output for a binary model), a mean-|SHAP| bar (stacked by
+    class for a multi-class model), and dependence plots of the top features for the first
+    class. ``explanation`` holds the held-out preparations. Every figure is at most 850
+    pixels wide at 100 dpi (the width of MLflow's artifact viewer on a laptop screen), with
+    a title that names the model, the class and the held-out n. The caller logs them and
+    closes them with ``plt.close(fig)``.
     """
     figures: dict[str, Figure] = {}
     n_outputs = 1 if explanation.values.ndim == 2 else len(classes)
     n_rows = explanation.values.shape[0]
+    shown = _with_plot_labels(explanation)
+    model = f"{target.capitalize()} model"
     for k in range(n_outputs):
         name = classes[k]
-        fig = _pyplot_figure(9, 7)
-        shap.plots.beeswarm(class_slice(explanation, k), max_display=max_display, show=False,
+        fig = plt.figure(figsize=(8.5, 7.5))
+        shap.plots.beeswarm(class_slice(shown, k), max_display=max_display, show=False,
                             plot_size=None)
+        ax = fig.axes[0]
+        ax.set_xlabel(f"SHAP value: push toward {_toward(target, name)} (log-odds)",
+                      fontsize=11)
+        ax.tick_params(axis="y", labelsize=10)
         fig.suptitle(
-            f"What drives the {target} model toward '{name}' — SHAP value per held-out "
-            f"preparation ({n_rows}), log-odds; colour = feature value",
-            fontsize=10,
+            f"{model}: what pushes a preparation toward {_toward(target, name)}\n"
+            f"one dot per held-out preparation (n={n_rows}); colour: feature value, "
+            "grey: not measured",
+            fontsize=11,
         )
         fig.tight_layout()
         figures[f"shap_beeswarm_{name}.png"] = fig
 
     importance = mean_abs_shap(explanation, classes[:n_outputs]).head(max_display)[::-1]
-    fig = _pyplot_figure(9, 7)
+    fig = plt.figure(figsize=(8.5, 6.5))
     ax = fig.add_subplot()
     left = np.zeros(len(importance))
+    labels = [plot_label(label) for label in importance.index]
     for name in importance.columns:
-        ax.barh(importance.index, importance[name], left=left, label=name)
+        ax.barh(labels, importance[name], left=left, label=name,
+                color=CLASS_COLOURS.get(name))
         left += importance[name].to_numpy()
     ax.set_xlabel("mean |SHAP value| (log-odds)")
-    ax.set_title(f"Feature importance in the {target} model: mean |SHAP| over held-out "
-                 "preparations, by class", fontsize=10)
     if n_outputs > 1:
-        ax.legend(title="class", fontsize=8)
+        ax.legend(title="toward class", fontsize=9)
+        by = "stacked by the class it pushes toward"
+    else:
+        by = f"toward {_toward(target, classes[0])}"
+    ax.set_title(f"{model}: feature importance, {by}\n"
+                 f"mean |SHAP| over the held-out preparations (n={n_rows})", fontsize=11)
     fig.tight_layout()
     figures["shap_importance_bar.png"] = fig
 
-    first = class_slice(explanation, 0)
+    first = class_slice(shown, 0)
     order = np.argsort(-np.abs(first.values).mean(axis=0))[:n_dependence]
     for rank, j in enumerate(order, start=1):
-        fig = _pyplot_figure(6.5, 4.8)
+        label = explanation.feature_names[j]
+        fig = plt.figure(figsize=(7.5, 5.2))
         ax = fig.add_subplot()
         shap.plots.scatter(first[:, j], color=first, ax=ax, show=False)
-        ax.set_title(
-            f"Dependence: {explanation.feature_names[j]} → SHAP toward '{classes[0]}' "
-            "(colour: strongest interacting feature)",
-            fontsize=9,
+        ax.set_xlabel(axis_label(label), fontsize=11)
+        ax.set_ylabel(f"SHAP value toward {_toward(target, classes[0])}\n(log-odds)",
+                      fontsize=11)
+        fig.suptitle(
+            textwrap.fill(f"{model}: how {label} moves the '{classes[0]}' score", 90) + "\n"
+            f"one dot per held-out preparation (n={n_rows}); colour: the feature it "
+            "interacts with most",
+            fontsize=10,
         )
         fig.tight_layout()
-        figures[f"shap_dependence_{rank}_{_slug(explanation.feature_names[j])}.png"] = fig
+        figures[f"shap_dependence_{rank}_{_slug(label)}.png"] = fig
     return figures
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_").lower()[:60]
+    """An ASCII file-name part: artifact names stay plain in every store and URL."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()[:60]

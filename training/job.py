@@ -50,6 +50,7 @@ from exoqc.training.model import Calibration, ExoqcPredictor, ModelSpec
 from exoqc.training.registry import ChampionDecision, decide_champion, log_and_register
 from exoqc.training.split import batch_groups, cv_folds, heldout_split
 from exoqc.training.tune import SearchResult, TrialOutcome, search
+from exoqc.ui import run_route
 
 Target = Literal["purity", "potency"]
 TARGETS: tuple[Target, ...] = ("purity", "potency")
@@ -215,11 +216,13 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
         mlflow.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
         _log_figure(evaluate.confusion_figure(
             y_test, test_proba.argmax(axis=1), classes,
-            f"{target} model on held-out preparations (n={len(y_test)})"),
+            f"{target.capitalize()} model: true vs predicted class\n"
+            f"held-out preparations (n={len(y_test)})"),
             "confusion_matrix.png")
         _log_figure(evaluate.reliability_figure(
             test_proba, y_test, classes,
-            f"Reliability of the {target} probabilities, held-out (n={len(y_test)})"),
+            f"{target.capitalize()} model: predicted probability vs observed frequency\n"
+            f"held-out preparations (n={len(y_test)})"),
             "calibration_reliability.png")
 
         baseline_metrics = _evaluate_baselines(target, split, classes, test_metrics)
@@ -300,7 +303,7 @@ def _log_datasets(dataset: Dataset, split: _Split, target: str,
 
 
 def _log_figure(fig, name: str) -> None:
-    mlflow.log_figure(fig, name)
+    mlflow.log_figure(fig, name, save_kwargs=explain.PNG_SAVE_KWARGS)
     plt.close(fig)
 
 
@@ -373,41 +376,82 @@ def _fit_readouts(dataset: Dataset, split: _Split, settings: TrainSettings,
     return regressor, readouts, metrics
 
 
+def _metric_name(key: str) -> str:
+    """``recall_high`` -> ``recall of 'high'``; the rest as a scientist writes them."""
+    if key.startswith("recall_"):
+        return f"recall of '{key.removeprefix('recall_')}'"
+    return _METRIC_NAMES.get(key, key.replace("_", " "))
+
+
+_METRIC_NAMES = {
+    "macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy",
+    "brier": "Brier score (lower is better)", "roc_auc": "ROC AUC",
+}
+
+
 def _describe_version(registered: str, version: str, target: str, dataset: Dataset,
                       split: _Split, test_metrics: dict[str, float],
                       baseline_metrics: dict[str, dict[str, float]],
                       readout_metrics: dict[str, float], run_id: str,
                       decision: ChampionDecision) -> None:
+    """Descriptions the model registry page shows (Markdown): what the model predicts,
+    from which data, how well on held-out preparations, where its inputs are explained."""
     client = mlflow.MlflowClient()
     what = {
-        "purity": "Purity class of an exosome (small EV) preparation — high / medium / low "
-                  "— from DLS, marker, particle/protein and cargo features.",
-        "potency": "Likely functional potency of an exosome preparation — potent / "
-                   "subpotent, calibrated probability — and, where trained, the assay "
-                   "readouts (fold change vs control).",
+        "purity": "Purity class of an exosome (small EV) preparation — **high / medium / "
+                  "low** — from DLS, marker, particle/protein and cargo features.",
+        "potency": "Likely functional potency of an exosome preparation — **potent / "
+                   "subpotent**, with a calibrated probability — and, where trained, the "
+                   "assay readouts (fold change vs control).",
     }[target]
     client.update_registered_model(
-        registered, description=f"{what} Inputs: the exoqc feature table (see the "
-        "feature_catalog.csv artifact of each version's training run). Trained with "
-        "`exoqc train`; the alias 'champion' marks the version used for scoring.")
+        registered, description=f"{what}\n\nInputs: the exoqc feature table (each "
+        "version's description links its training run's `feature_catalog.csv`; the "
+        "catalog is also in the project's docs/features.md). Trained with `exoqc train`; "
+        "the alias 'champion' marks the version used for scoring. Each version's "
+        "description gives its training data and held-out metrics.")
     metric = PRIMARY_METRIC[target]
     best = max(baseline_metrics, key=lambda n: baseline_metrics[n].get(metric, -np.inf))
+    n_test = len(split.test)
+    experiment_id = client.get_run(run_id).info.experiment_id
     lines = [
         what,
         "",
-        f"Training data: {dataset.root} — {len(split.train)} preparations from "
-        f"{split.groups.iloc[split.train].nunique()} batches; held out by batch: "
-        f"{len(split.test)} preparations from {split.groups.iloc[split.test].nunique()} "
-        "batches.",
-        "Held-out metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in test_metrics.items()),
-        f"Best baseline ({best}): {metric} {baseline_metrics[best][metric]:.3f}",
+        f"**Training data**: `{dataset.root}` — {len(split.train)} preparations from "
+        f"{split.groups.iloc[split.train].nunique()} batches. Held out by batch, never seen "
+        f"in training or tuning: {n_test} preparations from "
+        f"{split.groups.iloc[split.test].nunique()} batches.",
+        "",
+        f"**Held-out metrics** ({n_test} preparations; the champion is chosen on "
+        f"{_metric_name(metric)}):",
+        "",
+        f"| metric | this version | best baseline ({best.replace('_', ' ')}) |",
+        "|---|---|---|",
+        *(f"| {_metric_name(k)} | {v:.3f} | "
+          f"{baseline_metrics[best][k]:.3f} |" if k in baseline_metrics[best]
+          else f"| {_metric_name(k)} | {v:.3f} | |" for k, v in test_metrics.items()),
     ]
-    if readout_metrics:
-        lines.append("Readouts (log2 fold change), held-out: " + ", ".join(
-            f"{k} {v:.3f}" for k, v in readout_metrics.items() if k.startswith("r2_")))
+    r2 = {k.removeprefix("r2_"): v for k, v in readout_metrics.items() if k.startswith("r2_")}
+    if r2:
+        lines += [
+            "",
+            "**Assay readouts**, held out: R² of log2 fold change (0: no better than the "
+            "training mean)",
+            "",
+            "| readout | R² |",
+            "|---|---|",
+            *(f"| {name.replace('_', ' ')} | {value:.3f} |" for name, value in r2.items()),
+        ]
+    catalog = "feature_catalog.csv"
     lines += [
-        f"Feature catalog: runs:/{run_id}/feature_catalog.csv",
-        f"Champion: {decision.reason}.",
+        "",
+        f"**Feature catalog**: [{catalog}]({run_route(experiment_id, run_id, catalog)}) of "
+        f"the [training run]({run_route(experiment_id, run_id)}) (`runs:/{run_id}/{catalog}`):"
+        " every input feature with its label, unit and meaning. SHAP figures of the "
+        f"held-out preparations: [shap/]({run_route(experiment_id, run_id, 'shap')}).",
+        "",
+        f"**Champion**: {'promoted' if decision.promoted else 'not promoted'} — "
+        f"{decision.reason}.",
     ]
     client.update_model_version(registered, version, description="\n".join(lines))
 
