@@ -12,7 +12,7 @@ from exoqc.features import build_features, label_of
 from exoqc.inference import report
 from exoqc.inference.score import Scorer, ScoreSettings
 from exoqc.training.explain import plot_label, value_text
-from tests.training.test_explain import _cut_off
+from tests.figures import cut_off
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_waterfall_names_the_prep_and_class_and_shows_values_with_units(scored):
         predicted = scores.set_index("prep_id").at[prep_id, "purity_class"]
         assert prep_id in title and f"'{predicted}' purity" in title
         assert "log-odds" in title and "E[f(X)]" in title and "f(x)" in title
-        assert _cut_off(fig) == ""
+        assert cut_off(fig) == ""
         # every feature shown as "value = label", the value as a lab record writes it
         feature_of = {plot_label(label_of(c)): c for c in features.columns}
         shown = [t.get_text() for t in fig.axes[0].get_yticklabels() if " = " in t.get_text()]
@@ -64,7 +64,7 @@ def test_batch_summary_fits_and_counts_the_batch(scored):
     _, _, _, scores, explained, _ = scored
     fig = report.batch_summary_figure(scores, explained)
     try:
-        assert _cut_off(fig) == ""
+        assert cut_off(fig) == ""
         assert fig.get_size_inches()[0] <= 8.5
         n_ok = int((scores["status"] == "ok").sum())
         assert f"{len(scores)} preparations, {n_ok} scored, 1 with input errors" in (

@@ -8,6 +8,7 @@ import xgboost as xgb
 
 from exoqc.features import label_of
 from exoqc.training import explain
+from tests.figures import cut_off
 
 # the longest catalog label (73 characters) and features with a unit, a 0/1 flag, NaNs
 FEATURES = ["isolation_uc_sec", "dls_z_average_nm", "protein_ug_per_ml",
@@ -35,19 +36,6 @@ def _model(n_classes: int, seed: int = 0) -> tuple[xgb.Booster, pd.DataFrame]:
         params.update(objective="multi:softprob", num_class=n_classes)
     booster = xgb.train(params, xgb.DMatrix(frame, labels, feature_names=FEATURES), 20)
     return booster, frame
-
-
-def _cut_off(fig) -> str:
-    """Where the drawn artists (what ``bbox_inches="tight"`` would keep) reach beyond the
-    canvas of a default save, or "" when everything is inside."""
-    fig.canvas.draw()
-    drawn = fig.get_tightbbox(fig.canvas.get_renderer())
-    width, height = fig.get_size_inches()
-    tolerance = 0.02  # inches: 2 pixels at 100 dpi
-    if (drawn.x0 < -tolerance or drawn.y0 < -tolerance
-            or drawn.x1 > width + tolerance or drawn.y1 > height + tolerance):
-        return f"drawn {drawn.bounds} beyond the {width:.2f} x {height:.2f} in canvas"
-    return ""
 
 
 def test_plot_label_wraps_long_labels_without_losing_words():
@@ -94,7 +82,7 @@ def test_global_figures_say_what_they_show_and_nothing_is_cut_off(n_classes, cla
             title = fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title()
             assert target.capitalize() in title, name
             assert f"n={len(frame)}" in title, name
-            assert _cut_off(fig) == "", name
+            assert cut_off(fig) == "", name
             # no wider than MLflow's artifact viewer on a laptop screen (100 dpi)
             assert fig.get_size_inches()[0] <= 8.5, name
         beeswarm = figures[f"shap_beeswarm_{classes[0]}.png"]
