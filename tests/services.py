@@ -207,6 +207,37 @@ def exoqc_command() -> str:
 # --- MLflow ------------------------------------------------------------------------------
 
 
+def start_exoqc_ui(tracking_uri: str, log_dir: Path) -> Service:
+    """The real ``exoqc ui`` on a free loopback port, answering ``/health``.
+
+    ``Service.url`` is the base URL; the command's own output is in ``Service.log_path``.
+    The caller stops it (``Service.stop``), also on failure.
+    """
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    service = start_service(
+        f"exoqc-ui-{port}", [exoqc_command(), "ui", "--port", str(port)], log_dir, env
+    )
+    service.url = f"http://127.0.0.1:{port}"
+    try:
+        service.wait_until(lambda: http_ok(f"{service.url}/health"))
+    except BaseException:
+        _stop_all([service])
+        raise
+    return service
+
+
+@contextlib.contextmanager
+def exoqc_ui(tracking_uri: str, log_dir: Path) -> Iterator[Service]:
+    """``start_exoqc_ui`` for a ``with`` block (a module-scoped fixture shares one server);
+    stopped at its end, also on failure, and the log's tail printed."""
+    service = start_exoqc_ui(tracking_uri, log_dir)
+    try:
+        yield service
+    finally:
+        _stop_all([service])
+
+
 @pytest.fixture
 def mlflow_ui_server(tmp_path: Path) -> Iterator[Callable[[str], Service]]:
     """``start(tracking_uri) -> Service``: the real ``exoqc ui`` on a free loopback port.
@@ -216,14 +247,8 @@ def mlflow_ui_server(tmp_path: Path) -> Iterator[Callable[[str], Service]]:
     started: list[Service] = []
 
     def start(tracking_uri: str) -> Service:
-        port = free_port()
-        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
-        service = start_service(
-            f"exoqc-ui-{port}", [exoqc_command(), "ui", "--port", str(port)], tmp_path, env
-        )
+        service = start_exoqc_ui(tracking_uri, tmp_path)
         started.append(service)
-        service.url = f"http://127.0.0.1:{port}"
-        service.wait_until(lambda: http_ok(f"{service.url}/health"))
         return service
 
     try:
@@ -269,10 +294,18 @@ def mlflow_team_server(tmp_path: Path) -> Iterator[Callable[[str, Path], Service
 # --- Chromium ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def chromium_page(tmp_path: Path) -> Iterator:
-    """A Playwright page in Debian's headless Chromium (Playwright's own download is not
-    used). Teardown saves ``last-page.png`` in the test's tmp dir and prints its path."""
+# MLflow 3.17's UI opens its assistant panel and a model-registry promotion dialog on a
+# first visit; a user closes them once (the UI remembers it in localStorage), and a test
+# page starts as that returning user, so that figures have the room a user sees.
+_MLFLOW_UI_SEEN = {
+    "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
+    "mlflow.assistant.panelOpen_v1": "false",
+    "_mlflow_model_registry_promo_modal_dismissed_v1": "true",
+}
+
+
+def require_chromium() -> None:
+    """Skip (fail with ``CI=true``) unless Debian's Chromium and Playwright are installed."""
     require(
         CHROMIUM.is_file(),
         f"Chromium ({CHROMIUM})",
@@ -281,12 +314,27 @@ def chromium_page(tmp_path: Path) -> Iterator:
     require(
         importlib.util.find_spec("playwright"), "Playwright for Python", pip_install_command("e2e")
     )
+
+
+@pytest.fixture
+def chromium_page(tmp_path: Path) -> Iterator:
+    """A Playwright page in Debian's headless Chromium (Playwright's own download is not
+    used), as a returning MLflow UI user: first-visit panels and dialogs closed.
+    Teardown saves ``last-page.png`` in the test's tmp dir and prints its path."""
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_context(viewport=VIEWPORT).new_page()
+            context = browser.new_context(viewport=VIEWPORT)
+            context.add_init_script(
+                "".join(
+                    f"localStorage.setItem({key!r}, {value!r});"
+                    for key, value in _MLFLOW_UI_SEEN.items()
+                )
+            )
+            page = context.new_page()
             page.set_default_timeout(30_000)
             yield page
             last_page = tmp_path / "last-page.png"

@@ -1,52 +1,55 @@
 """``exoqc ui``: MLflow's own server on the project's store, seen over HTTP and in Chromium.
 
-The browser test is the smoke test of issue 8 without trained models: a scoring run with a
-per-prep PNG figure and an HTML report, opened in the MLflow UI the way a scientist would.
+The browser tests follow issue 8 the way a scientist meets exoqc: models trained into a
+temporary store (the session's ``trained_store``), a small batch of new preparations scored
+into it with ``exoqc.inference.score.score``, the UI started with the real ``exoqc ui``
+command on a free loopback port, then in headless Chromium: the scoring run's per-prep SHAP
+waterfall and HTML report, a training run's metrics and SHAP figures, and the registered
+models with their champion alias and description. The browser tests share one server,
+stopped at the end of the module, also on failure.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import mlflow
+import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 from mlflow.utils.file_utils import local_file_uri_to_path
 
 from exoqc import tracking, ui
+from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES
+from exoqc.inference.score import ScoreSettings, score
 from tests import services
 
 chromium_page = services.chromium_page
 mlflow_ui_server = services.mlflow_ui_server
 
-PREP_ID = "DA-2024-017"
-FIGURE_PATH = f"shap/waterfall_{PREP_ID}.png"
-REPORT_TEXT = f"{PREP_ID}: purity high, potent"
+REPORT_TEXT = "DA-2024-017: purity high, potent"
 
 
-def _scoring_run(store: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str, Path]:
-    """A SQLite store with one exoqc-scoring run: a per-prep PNG and an HTML report."""
+def _store_with_a_report(store: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
+    """A SQLite store with one exoqc-scoring run holding an HTML report."""
     uri = f"sqlite:///{store / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     tracking.configure()
     experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["scoring"])
-    figure, axes = plt.subplots(figsize=(7, 3))
-    axes.barh(["CD63 (MISEV cat. 1)", "calnexin (cat. 4)"], [0.42, -0.17])
-    axes.set_title(f"Why {PREP_ID} was judged high purity (SHAP)")
-    figure.tight_layout()
     report = f"<html><body><h1>exoqc batch report</h1><p>{REPORT_TEXT}</p></body></html>"
     with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.log_figure(figure, FIGURE_PATH)
         mlflow.log_text(report, "report.html")
-        artifact_dir = Path(local_file_uri_to_path(mlflow.get_artifact_uri()))
-    plt.close(figure)
-    return uri, experiment_id, run.info.run_id, artifact_dir
+    return uri, experiment_id, run.info.run_id
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -70,7 +73,7 @@ def test_browser_url_for_wildcard_and_ipv6_hosts():
 
 
 def test_ui_serves_the_store_and_stops_cleanly_on_ctrl_c(tmp_path, monkeypatch, mlflow_ui_server):
-    uri, experiment_id, run_id, _ = _scoring_run(tmp_path / "store", monkeypatch)
+    uri, experiment_id, run_id = _store_with_a_report(tmp_path / "store", monkeypatch)
     server = mlflow_ui_server(uri)
 
     status, page = _get(server.url + "/")
@@ -133,37 +136,173 @@ def test_ui_on_a_tracking_server_starts_nothing(tmp_path):
     assert server in result.stdout
 
 
-def test_scoring_artifacts_render_in_the_mlflow_ui(
-    tmp_path, monkeypatch, mlflow_ui_server, chromium_page
-):
-    uri, experiment_id, run_id, artifact_dir = _scoring_run(tmp_path / "store", monkeypatch)
-    server = mlflow_ui_server(uri)
-    page = chromium_page
-    # MLflow 3.17 opens its assistant panel on a first visit; closed, the figure has room
-    page.context.add_init_script(
-        "localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');"
-        "localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');"
-    )
-
-    page.goto(ui.run_artifacts_url(server.url, experiment_id, run_id))
-    page.get_by_text("shap", exact=True).click()
-    page.get_by_text(Path(FIGURE_PATH).name).click()
-    image = page.locator(f"img[alt='{FIGURE_PATH}']")
-    image.wait_for(state="visible")
-    natural_width = image.evaluate("img => img.complete ? img.naturalWidth : 0")
-    # the image shown is the artifact itself: same pixel width as the PNG on disk
-    assert natural_width > 0
-    assert natural_width == plt.imread(artifact_dir / FIGURE_PATH).shape[1]
-    figure_screenshot = tmp_path / "mlflow-ui-shap-figure.png"
-    page.screenshot(path=figure_screenshot)
-    print(f"screenshot of the SHAP figure in the MLflow UI: {figure_screenshot}")
-
-    page.get_by_text("report.html").click()
-    report_text = page.frame_locator("iframe").get_by_text(REPORT_TEXT)
-    report_text.wait_for(state="visible")
-    page.screenshot(path=tmp_path / "mlflow-ui-report.png")
-    assert figure_screenshot.stat().st_size > 0
-
-
 def _env(tracking_uri: str) -> dict[str, str]:
     return {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+
+
+# --- The MLflow UI in a browser, on a trained and scored store ------------------------------
+
+
+@dataclass(frozen=True)
+class ScoredStore:
+    """The session's trained store after scoring a new batch, served by ``exoqc ui``."""
+
+    uri: str
+    url: str
+    batch_prep_ids: list[str]
+    scoring_experiment_id: str
+    scoring_run_id: str
+    training_runs: dict[str, tuple[str, str]]  # target -> (experiment id, run id)
+
+
+def _new_batch(cohort: Path, folder: Path, n_batches: int = 2) -> list[str]:
+    """The first ``n_batches`` production batches of ``cohort`` as a prep dataset folder of
+    new, unlabelled preparations (whole batches, so that every marker run is complete)."""
+    preps = pd.read_csv(cohort / "preps.csv", dtype=str, keep_default_na=False)
+    preps = preps[preps["batch"].isin(preps["batch"].unique()[:n_batches])]
+    labels = [c for c in (*LABEL_VALUES, *ASSAY_READOUTS) if c in preps]
+    folder.mkdir(parents=True)
+    preps.drop(columns=labels).to_csv(folder / "preps.csv", index=False)
+    for table in ("markers.csv", "cargo.csv"):
+        rows = pd.read_csv(cohort / table, dtype=str, keep_default_na=False)
+        rows[rows["prep_id"].isin(preps["prep_id"])].to_csv(folder / table, index=False)
+    for dls_file in preps["dls_file"].loc[preps["dls_file"] != ""].unique():
+        (folder / dls_file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(cohort / dls_file, folder / dls_file)
+    return preps["prep_id"].tolist()
+
+
+@pytest.fixture(scope="module")
+def scored_store(trained_store, tmp_path_factory) -> Iterator[ScoredStore]:
+    services.require_chromium()  # before scoring and starting a server for nothing
+    work = tmp_path_factory.mktemp("ui")
+    prep_ids = _new_batch(trained_store.cohort, work / "new-batch")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", trained_store.uri)
+        result = score(work / "new-batch", work / "scores.csv",
+                       ScoreSettings(max_figures=3, n_jobs=1))
+    assert result.run_id is not None and result.n_ok == len(prep_ids)
+    client = MlflowClient(trained_store.uri, trained_store.uri)
+    scoring_experiment = client.get_experiment_by_name(tracking.EXPERIMENTS["scoring"])
+    training_runs = {}
+    for target, trained in trained_store.results.items():
+        run = client.get_run(trained.run_id)
+        training_runs[target] = (run.info.experiment_id, trained.run_id)
+    with services.exoqc_ui(trained_store.uri, work) as server:
+        yield ScoredStore(
+            uri=trained_store.uri,
+            url=server.url,
+            batch_prep_ids=prep_ids,
+            scoring_experiment_id=scoring_experiment.experiment_id,
+            scoring_run_id=result.run_id,
+            training_runs=training_runs,
+        )
+
+
+def _artifact_dir(store: ScoredStore, run_id: str) -> Path:
+    run = MlflowClient(store.uri, store.uri).get_run(run_id)
+    return Path(local_file_uri_to_path(run.info.artifact_uri))
+
+
+def _open_artifact(page, folder: str, file_name: str):
+    """Click through the run's artifact tree to a file, as a user does; returns the path."""
+    page.get_by_text(folder, exact=True).click()
+    page.get_by_text(file_name, exact=True).click()
+    return f"{folder}/{file_name}"
+
+
+def _assert_image_displayed(page, artifact_path: str, artifact_dir: Path) -> None:
+    image = page.locator(f"img[alt='{artifact_path}']")
+    image.wait_for(state="visible")
+    image.page.wait_for_function(
+        "alt => { const img = document.querySelector(`img[alt='${alt}']`);"
+        " return img && img.complete; }",
+        arg=artifact_path,
+    )
+    natural_width = image.evaluate("img => img.naturalWidth")
+    # decoded by the browser, and the image is the artifact itself: the PNG's pixel width
+    assert natural_width > 0, f"{artifact_path} is not displayed"
+    assert natural_width == plt.imread(artifact_dir / artifact_path).shape[1]
+
+
+def test_scoring_run_shows_a_prep_waterfall_and_the_report(scored_store, chromium_page, tmp_path):
+    page = chromium_page
+    store = scored_store
+    client = MlflowClient(store.uri, store.uri)
+    waterfalls = sorted(
+        Path(a.path).name for a in client.list_artifacts(store.scoring_run_id, "waterfalls")
+    )
+    # one purity and one potency figure per explained preparation, named by its prep_id
+    named = {name.rsplit("_", 1)[0] for name in waterfalls}
+    assert len(waterfalls) == 2 * len(named) and 0 < len(named) <= 3
+    assert named <= set(store.batch_prep_ids)
+    prep_id = sorted(named)[0]
+
+    page.goto(ui.run_artifacts_url(store.url, store.scoring_experiment_id,
+                                   store.scoring_run_id))
+    figure = _open_artifact(page, "waterfalls", f"{prep_id}_purity.png")
+    _assert_image_displayed(page, figure, _artifact_dir(store, store.scoring_run_id))
+    screenshot = tmp_path / "mlflow-ui-prep-waterfall.png"
+    page.screenshot(path=screenshot)
+    print(f"screenshot: SHAP waterfall of {prep_id} in the MLflow UI: {screenshot}")
+
+    page.get_by_text("report.html", exact=True).click()
+    report = page.frame_locator("iframe")
+    report.locator("td", has_text=prep_id).first.wait_for(state="visible")
+    summary = report.locator("img[alt^='batch summary']")
+    summary.wait_for(state="visible")
+    assert summary.evaluate("img => img.complete && img.naturalWidth") > 0
+    for other in store.batch_prep_ids:
+        assert report.locator("td", has_text=other).count() >= 1, other
+    screenshot = tmp_path / "mlflow-ui-report.png"
+    page.screenshot(path=screenshot)
+    print(f"screenshot: HTML report in the MLflow UI: {screenshot}")
+
+
+def test_training_run_shows_metrics_and_shap_figures(scored_store, chromium_page, tmp_path):
+    page = chromium_page
+    store = scored_store
+    experiment_id, run_id = store.training_runs["purity"]
+    page.goto(f"{store.url}/#/experiments/{experiment_id}/runs/{run_id}")
+    page.get_by_text("test_macro_f1", exact=True).first.wait_for(state="visible")
+
+    page.goto(ui.run_artifacts_url(store.url, experiment_id, run_id))
+    artifact_dir = _artifact_dir(store, run_id)
+    beeswarm = _open_artifact(page, "shap", "shap_beeswarm_high.png")
+    _assert_image_displayed(page, beeswarm, artifact_dir)
+    screenshot = tmp_path / "mlflow-ui-training-beeswarm.png"
+    page.screenshot(path=screenshot)
+    print(f"screenshot: SHAP beeswarm of a training run in the MLflow UI: {screenshot}")
+    page.get_by_text("shap_importance_bar.png", exact=True).click()
+    _assert_image_displayed(page, "shap/shap_importance_bar.png", artifact_dir)
+
+
+def test_registered_models_show_champion_and_description(scored_store, chromium_page,
+                                                         tmp_path):
+    page = chromium_page
+    store = scored_store
+    client = MlflowClient(store.uri, store.uri)
+    page.goto(f"{store.url}/#/models")
+    for target in ("purity", "potency"):
+        name = tracking.REGISTERED_MODELS[target]
+        champion = client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS).version
+        page.goto(f"{store.url}/#/models")
+        page.get_by_role("link", name=name, exact=True).click()
+        page.get_by_text("the alias 'champion' marks the version used for scoring").wait_for()
+        version_row = page.get_by_role("row").filter(
+            has=page.get_by_role("link", name=f"Version {champion}", exact=True))
+        version_row.get_by_text(f"@ {tracking.CHAMPION_ALIAS}", exact=True).wait_for()
+
+        version_row.get_by_role("link", name=f"Version {champion}", exact=True).click()
+        for text in ("Training data", "Held-out metrics", "Feature catalog"):
+            page.get_by_text(text).first.wait_for(state="visible")
+        screenshot = tmp_path / f"mlflow-ui-{name}-champion.png"
+        page.screenshot(path=screenshot)
+        print(f"screenshot: {name} version {champion} in the MLflow UI: {screenshot}")
+
+        # the description's link opens the training run's feature catalog (in a new tab)
+        with page.context.expect_page() as opened:
+            page.get_by_role("link", name="feature_catalog.csv", exact=True).click()
+        catalog = opened.value
+        catalog.get_by_text("dls_z_average_nm", exact=True).wait_for(state="visible")
+        catalog.close()
