@@ -16,7 +16,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import shap
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrow
+from matplotlib.transforms import ScaledTranslation
 
 from exoqc.features import FEATURE_CATALOG, label_of
 from exoqc.inference.domain import ApplicabilityDomain
@@ -52,6 +55,8 @@ class ModelExplainer:
         pushes toward the predicted class.
         """
         data = features.loc[:, list(self.predictor.spec.feature_names)]
+        if data.empty:  # every preparation of the batch failed; SHAP needs rows
+            return Explained(np.empty(data.shape), np.empty(0), np.asarray(predicted), data)
         raw = np.asarray(self.explainer.shap_values(data.to_numpy(dtype=np.float32)))
         base = np.atleast_1d(np.asarray(self.explainer.expected_value, dtype=float))
         rows = np.arange(len(data))
@@ -131,5 +136,34 @@ class ModelExplainer:
         if overflow_in > 0:
             fig.subplots_adjust(
                 right=fig.subplotpars.right - overflow_in / fig.get_size_inches()[0])
+        _values_beside_narrow_bars(fig.axes[0])
         return fig
+
+
+def _values_beside_narrow_bars(ax: Axes) -> None:
+    """Move a bar's value that no longer fits inside the bar beside it.
+
+    SHAP's waterfall writes each value inside its bar (centred) when it fits at the axes'
+    size while SHAP draws, otherwise beside the bar; the final layout (labels, title,
+    margins) narrows the bars, and a value left inside would be cut to "+0.". Beside the
+    bar it goes as SHAP puts it: right of a positive bar, left of a negative one, in the
+    bar's colour, 5 points away.
+    """
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    bars = {round(float(np.mean(bar.get_xy()[:, 1]))): bar
+            for bar in ax.patches if isinstance(bar, FancyArrow)}
+    for text in ax.texts:
+        bar = bars.get(round(text.get_position()[1]))
+        if text.get_horizontalalignment() != "center" or bar is None:
+            continue
+        if text.get_window_extent(renderer).width <= bar.get_window_extent(renderer).width:
+            continue
+        positive = text.get_text().startswith("+")
+        xs = bar.get_xy()[:, 0]
+        offset = ScaledTranslation((5 if positive else -5) / 72, 0, fig.dpi_scale_trans)
+        text.set_x(float(xs.max() if positive else xs.min()))
+        text.set_transform(ax.transData + offset)
+        text.set_horizontalalignment("left" if positive else "right")
+        text.set_color(bar.get_facecolor())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SCALE = float(os.environ.get("EXOQC_PROPERTY_SCALE", "1"))
@@ -23,6 +23,8 @@ def property_settings(max_examples: int) -> settings:
     return settings(
         max_examples=max(1, round(max_examples * SCALE)),
         deadline=None,
+        # The explain phase reruns a failing example hundreds of times: minutes for scoring.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                HealthCheck.data_too_large],
         print_blob=True,

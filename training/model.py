@@ -193,7 +193,10 @@ class ExoqcPredictor:
 
     def margin(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
         data = features if isinstance(features, xgb.DMatrix) else self.matrix(features)
-        return self.booster.predict(data, output_margin=True)
+        margin = self.booster.predict(data, output_margin=True)
+        if len(self.spec.classes) > 2:  # XGBoost flattens a prediction of zero rows
+            margin = margin.reshape(data.num_row(), len(self.spec.classes))
+        return margin
 
     def predict_proba(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
         return self.spec.calibration.probabilities(self.margin(features))
@@ -206,7 +209,8 @@ class ExoqcPredictor:
         out = pd.DataFrame(proba, columns=self.spec.probability_columns, index=features.index)
         out["label"] = np.asarray(self.spec.classes)[proba.argmax(axis=1)]
         if self.regressor is not None:
-            log2_fold = self.regressor.predict(data).reshape(len(features), -1)
+            log2_fold = self.regressor.predict(data).reshape(len(features),
+                                                             len(self.spec.readouts))
             for i, readout in enumerate(self.spec.readouts):
                 out[f"pred_{readout}"] = np.exp2(log2_fold[:, i])
         return out
