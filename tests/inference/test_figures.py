@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.patches import FancyArrow
 
 from exoqc import tracking
 from exoqc.dataset import load_dataset
@@ -58,6 +59,37 @@ def test_waterfall_names_the_prep_and_class_and_shows_values_with_units(scored):
             assert value == value_text(feature_of[name], features.at[prep_id, feature_of[name]])
     finally:
         plt.close(fig)
+
+
+def _values_cut_by_their_bar(fig) -> list[str]:
+    """Bar values written inside a bar (centred) that are wider than the bar."""
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    bars = {round(float(np.mean(bar.get_xy()[:, 1]))): bar
+            for bar in ax.patches if isinstance(bar, FancyArrow)}
+    cut = []
+    for text in ax.texts:
+        bar = bars[round(text.get_position()[1])]
+        inside = text.get_horizontalalignment() == "center"
+        if inside and text.get_window_extent(renderer).width > bar.get_window_extent(
+                renderer).width:
+            cut.append(text.get_text())
+    return cut
+
+
+def test_waterfalls_keep_every_value_readable(scored):
+    scorer, _, _, scores, explained, _ = scored
+    ok_ids = scores.loc[scores["status"] == "ok", "prep_id"].tolist()
+    for target in ("purity", "potency"):
+        for row, prep_id in enumerate(ok_ids[:4]):
+            fig = scorer.explainers[target].waterfall(explained[target], row, prep_id)
+            try:
+                assert len(fig.axes[0].texts) == 12, (target, prep_id)  # one per bar
+                assert _values_cut_by_their_bar(fig) == [], (target, prep_id)
+                assert cut_off(fig) == "", (target, prep_id)
+            finally:
+                plt.close(fig)
 
 
 def test_batch_summary_fits_and_counts_the_batch(scored):
