@@ -23,17 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-NOT_AVAILABLE_EXIT = 2
-
-
-def _not_available(command: str, issue: int) -> None:
-    typer.echo(
-        f"exoqc {command} is not available yet in this version (tracked in issue #{issue}).",
-        err=True,
-    )
-    raise typer.Exit(NOT_AVAILABLE_EXIT)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"exoqc {__version__}")
@@ -164,11 +153,19 @@ def score(
     engine: Annotated[Engine, typer.Option(help="Where to compute.")] = Engine.local,
 ) -> None:
     """Score new preparations: purity, likely potency, applicability and reasons."""
-    if engine is Engine.spark:
-        _not_available("score --engine spark", 9)
     from exoqc.inference.cli import run_score
 
-    raise typer.Exit(run_score(dataset_dir, output, purity_model, potency_model))
+    score_function = None
+    if engine is Engine.spark:
+        from exoqc.inference.spark import SparkUnavailableError, require_spark, score_folder
+
+        try:
+            require_spark()
+        except SparkUnavailableError as error:
+            typer.echo(f"exoqc score: {error}", err=True)
+            raise typer.Exit(1) from None
+        score_function = score_folder
+    raise typer.Exit(run_score(dataset_dir, output, purity_model, potency_model, score_function))
 
 
 @app.command()

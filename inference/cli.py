@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
@@ -15,15 +16,20 @@ from exoqc.training.model import ModelIntegrityError
 from exoqc.ui import browser_url, run_artifacts_url
 
 
-def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model: str) -> int:
-    """Score and print the outcome; returns the exit code (1 only if nothing was scored)."""
+def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model: str,
+              score_function: Callable | None = None) -> int:
+    """Score and print the outcome; returns the exit code (1 only if nothing was scored).
+
+    ``score_function``: the engine, called like :func:`exoqc.inference.score.score`
+    (default: that, the local engine; ``exoqc.inference.spark.score_folder`` for Spark).
+    """
     from exoqc.inference.score import ScoreSettings, score
 
     console = Console(stderr=True)
     settings = ScoreSettings(purity_model=purity_model, potency_model=potency_model)
     try:
         with console.status("Scoring..."):
-            result = score(dataset_dir, output, settings)
+            result = (score_function or score)(dataset_dir, output, settings)
     except (ExoqcInputError, ModelIntegrityError) as error:
         console.print(f"[red]exoqc score: {error}[/red]")
         return 1
