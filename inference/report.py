@@ -206,8 +206,9 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         "<h2>All preparations</h2>",
         "<p>Reasons are the three largest SHAP contributions toward the predicted class, "
         "with the feature's value and whether it is high, low or typical for the training "
-        "data. Probabilities are calibrated; empty cells: the preparation could not be "
-        "scored (see notes).</p>",
+        "data. Probabilities are the scores file's (calibrated where that made them more "
+        "accurate in training); empty cells: the preparation could not be scored (see "
+        "notes).</p>",
         _table(["prep_id", "status", "purity", "P(high)", "P(medium)", "P(low)", "potency",
                 "P(potent)", "in training domain", "reasons", "MISEV2018 minimum", "notes"],
                rows),
