@@ -239,8 +239,22 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
                 champion.predict_proba(x_test), y_test, classes)[metric],
         )
         mlflow.log_metric("champion_promoted", float(decision.promoted))
-        mlflow.set_tags({"exoqc.model_version": version,
-                         "exoqc.champion_decision": decision.reason})
+        best_baseline = max(baseline_metrics,
+                            key=lambda n: baseline_metrics[n].get(metric, -np.inf))
+        mlflow.set_tags({
+            "exoqc.model_version": version,
+            "exoqc.champion_decision": decision.reason,
+            # The run's description in the MLflow UI.
+            "mlflow.note.content": (
+                f"**{target.capitalize()} model** trained by `exoqc train` on "
+                f"{len(split.train)} preparations ({dataset.root}); held out by batch: "
+                f"{len(split.test)}.\n\nHeld-out {metric}: **{test_metrics[metric]:.3f}** "
+                f"(best baseline, {best_baseline}: "
+                f"{baseline_metrics[best_baseline][metric]:.3f}).\n\nRegistered as "
+                f"{registered} version {version}; champion: {decision.reason}.\n\n"
+                "Figures: `confusion_matrix.png`, `calibration_reliability.png` and the SHAP "
+                "plots in `shap/`. Per-fold CV metrics are logged with the fold as step."),
+        })
         _describe_version(registered, version, target, dataset, split, test_metrics,
                           baseline_metrics, readout_metrics, run.info.run_id, decision)
         return TrainResult(target, run.info.run_id, version, decision, test_metrics,
