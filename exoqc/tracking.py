@@ -5,14 +5,25 @@ artifacts in ``<project>/mlruns/artifacts/<experiment>``. ``MLFLOW_TRACKING_URI`
 team's tracking server, PostgreSQL, or a test's temporary SQLite file); with a SQLite URI
 the artifacts go beside the database file. MLflow 3 refuses a plain ``./mlruns`` file
 store, so exoqc never uses one.
+
+Several exoqc processes may share one SQLite store (colleagues training and scoring at the
+same time). MLflow waits for the database's write lock (SQLite busy timeout), but two
+things need more: creating a new store's tables (concurrent first runs break MLflow's
+migrations) and moving the ``champion`` alias (read, compare, move). Both run under
+:func:`store_lock`, an inter-process lock file beside the database.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+from filelock import FileLock, Timeout
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from exoqc.config import Settings, get_settings
@@ -24,6 +35,8 @@ EXPERIMENTS = {
 }
 REGISTERED_MODELS = {"purity": "exoqc-purity", "potency": "exoqc-potency"}
 CHAMPION_ALIAS = "champion"
+STORE_LOCK_TIMEOUT_S = 600.0
+"""Longest wait for another process' critical section (it holds the lock for seconds)."""
 
 
 def tracking_uri(settings: Settings | None = None) -> str:
@@ -49,14 +62,48 @@ def artifact_root(uri: str) -> str | None:
     return (db.parent / "artifacts").as_uri() if db else None
 
 
+@contextmanager
+def store_lock(uri: str | None = None) -> Iterator[None]:
+    """Hold the store's inter-process lock (``mlflow.db.lock`` beside a SQLite database).
+
+    The lock is an OS file lock: a process that dies (even by SIGKILL) releases it. For a
+    tracking server there is no shared file to lock: the block runs unserialized (the
+    server serializes each write; a read-compare-write such as moving the champion is then
+    not atomic between machines).
+    """
+    db = sqlite_path(uri or mlflow.get_tracking_uri())
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(db.with_name(f"{db.name}.lock"), timeout=STORE_LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TimeoutError(
+            f"{lock.lock_file}: another exoqc process has held the store's lock for "
+            f"{STORE_LOCK_TIMEOUT_S:.0f} s; if none is running, delete this file"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def configure(settings: Settings | None = None) -> str:
-    """Point MLflow's tracking and registry at the store; returns its URI."""
+    """Point MLflow's tracking and registry at the store; returns its URI.
+
+    A SQLite store is opened under :func:`store_lock`: the first process creates its
+    tables while the others wait.
+    """
     uri = tracking_uri(settings)
-    db = sqlite_path(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if sqlite_path(uri) is not None:
+        with store_lock(uri):
+            client = MlflowClient(uri, uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
     return uri
 
 
@@ -68,4 +115,10 @@ def experiment_id(name: str) -> str:
         return experiment.experiment_id
     root = artifact_root(mlflow.get_tracking_uri())
     location = f"{root}/{name}" if root else None
-    return client.create_experiment(name, artifact_location=location)
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException as exc:
+        # Another process created it between the lookup and the creation.
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+        return client.get_experiment_by_name(name).experiment_id

@@ -5,6 +5,12 @@ the SHA-256 of its ``exoqc_model.json`` as a version tag; that file holds the SH
 each booster, so a model is loaded only if every file is the one written at training
 time. Loading never unpickles anything and never runs code from the model folder: the
 boosters are read with XGBoost's own JSON reader by code shipped in this package.
+
+A version is created, with its checksum tag in the same database transaction, only once
+its files are in the artifact store, and it is read back verified before training goes
+on: a registered version always has its artifacts. An engine that lets MLflow load the
+pyfunc (which runs the model's ``model_code.py``) checks that file first with
+:func:`verify_pyfunc_code`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -23,7 +30,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from exoqc import __version__
-from exoqc.tracking import CHAMPION_ALIAS
+from exoqc.tracking import CHAMPION_ALIAS, store_lock
 from exoqc.training.model import (
     ExoqcPredictor,
     ModelIntegrityError,
@@ -35,6 +42,7 @@ from exoqc.training.model import (
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 META_SHA_TAG = "exoqc_meta_sha256"
 MODEL_ARTIFACT_NAME = "model"
+CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 
 
 def _pip_requirements() -> list[str]:
@@ -61,7 +69,9 @@ def log_and_register(
 ) -> str:
     """Log the model in the active run as a pyfunc from code and register a new version.
 
-    Returns the version number. The version is tagged with the spec's checksum.
+    Returns the version number. The version is created with the spec's checksum as a tag,
+    after its files are stored, and is then loaded back verified; a version that does not
+    verify (files lost on the way to the artifact store) is deleted and the error raised.
     """
     with tempfile.TemporaryDirectory() as tmp:
         files = save_model_files(Path(tmp), spec, booster, regressor)
@@ -75,11 +85,16 @@ def log_and_register(
             signature=infer_signature(input_example, output_example),
             input_example=input_example,
             pip_requirements=_pip_requirements(),
-            registered_model_name=registered_name,
         )
         meta_sha = sha256_of(files["meta"])
-    version = str(info.registered_model_version)
-    MlflowClient().set_model_version_tag(registered_name, version, META_SHA_TAG, meta_sha)
+    registered = mlflow.register_model(info.model_uri, registered_name,
+                                       tags={META_SHA_TAG: meta_sha})
+    version = str(registered.version)
+    try:
+        load_model(f"models:/{registered_name}/{version}")
+    except ModelIntegrityError:
+        MlflowClient().delete_model_version(registered_name, version)
+        raise
     return version
 
 
@@ -134,23 +149,61 @@ def load_model(uri: str) -> LoadedModel:
         name = version = None
         local = Path(uri) if Path(uri).exists() else Path(mlflow.artifacts.download_artifacts(uri))
     artifacts = _pyfunc_artifacts(local)
-    predictor = ExoqcPredictor.from_files(
-        artifacts["meta"], artifacts["booster"], artifacts.get("regressor"),
-        expected_meta_sha256=expected_meta_sha,
-    )
+    try:
+        predictor = ExoqcPredictor.from_files(
+            artifacts["meta"], artifacts["booster"], artifacts.get("regressor"),
+            expected_meta_sha256=expected_meta_sha,
+        )
+    except (ValueError, KeyError, TypeError) as exc:  # json, spec fields, XGBoost's reader
+        raise ModelIntegrityError(f"{local}: not a readable exoqc model ({exc})") from exc
     return LoadedModel(predictor=predictor, uri=uri, name=name, version=version)
+
+
+def verify_pyfunc_code(model_dir: Path) -> None:
+    """Refuse a model folder whose pyfunc would run code exoqc did not ship.
+
+    ``mlflow.pyfunc.load_model`` (and ``spark_udf``) execute the model's ``model_code.py``
+    and add any ``code`` paths to ``sys.path``; a pickled ``python_model`` would be
+    unpickled. So the folder must be a model from code, with no extra code, whose code file
+    is byte for byte this package's ``model_code.py``. Call it before handing the folder to
+    MLflow; :func:`load_model` verifies the boosters and the spec.
+    """
+    model_dir = Path(model_dir)
+    pyfunc = _pyfunc_flavor(model_dir)
+    code_file = model_dir / Path(str(pyfunc.get("model_code_path", ""))).name
+    if (pyfunc.get("loader_module") != CODE_MODEL_LOADER or pyfunc.get("code")
+            or "python_model" in pyfunc or not code_file.is_file()):
+        raise ModelIntegrityError(
+            f"{model_dir / 'MLmodel'}: not an exoqc model from code (loader "
+            f"{pyfunc.get('loader_module')!r}); refusing code that exoqc did not ship")
+    if sha256_of(code_file) != sha256_of(MODEL_CODE):
+        raise ModelIntegrityError(
+            f"{code_file}: differs from the model code shipped with exoqc {__version__}; "
+            "refusing to run it")
+
+
+def _pyfunc_flavor(model_dir: Path) -> dict[str, Any]:
+    """The python_function flavor of a model's MLmodel file, read as plain YAML data."""
+    mlmodel = model_dir / "MLmodel"
+    if not mlmodel.is_file():
+        raise ModelIntegrityError(f"{model_dir}: no MLmodel file; not an MLflow model folder")
+    try:
+        flavor = yaml.safe_load(mlmodel.read_text())["flavors"]["python_function"]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(f"{mlmodel}: not an exoqc model (no python_function "
+                                  "flavor)") from exc
+    if not isinstance(flavor, dict):
+        raise ModelIntegrityError(f"{mlmodel}: not an exoqc model (no python_function flavor)")
+    return flavor
 
 
 def _pyfunc_artifacts(model_dir: Path) -> dict[str, Path]:
     """Artifact files named in the model's MLmodel file (read as plain YAML data)."""
     mlmodel = model_dir / "MLmodel"
-    if not mlmodel.is_file():
-        raise ModelIntegrityError(f"{model_dir}: no MLmodel file; not an MLflow model folder")
-    described = yaml.safe_load(mlmodel.read_text())
     try:
-        entries = described["flavors"]["python_function"]["artifacts"]
+        entries = _pyfunc_flavor(model_dir)["artifacts"]
         files = {key: model_dir / value["path"] for key, value in entries.items()}
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ModelIntegrityError(f"{mlmodel}: not an exoqc model (no booster artifacts)") from exc
     for key in ("meta", "booster"):
         if key not in files or not files[key].is_file():
@@ -183,6 +236,15 @@ def decide_champion(
     that cannot be loaded or cannot read today's features is replaced, and the reason
     says so.
     """
+    # Read, compare and move as one step: a concurrent training must compare with the
+    # champion this one leaves, not with the one both saw before.
+    with store_lock():
+        return _decide_champion(registered_name, new_version, new_score, metric,
+                                score_champion)
+
+
+def _decide_champion(registered_name: str, new_version: str, new_score: float, metric: str,
+                     score_champion: Callable[[ExoqcPredictor], float]) -> ChampionDecision:
     client = MlflowClient()
     try:
         current = client.get_model_version_by_alias(registered_name, CHAMPION_ALIAS)
