@@ -1,33 +1,75 @@
 """Writing the scores file so that it is either complete or absent.
 
-The table goes to a temporary file in the same folder, is flushed to disk, and is then
+The table goes to a temporary file beside the target, is flushed to disk, and is then
 renamed over the target (``os.replace`` is atomic on POSIX and Windows): a run killed
-midway leaves no half-written file that looks complete.
+midway leaves the previous scores file, if any, as it was, never a half-written one.
+
+A process killed by SIGKILL cannot delete its temporary file. Its name
+(``.NAME.HOST.PID.TOKEN.partial``) says which process wrote it, so the next write to the
+same file on the same host removes those whose process is gone; another host's files are
+left alone (their processes cannot be checked from here).
 """
 
 from __future__ import annotations
 
+import glob
 import os
-import tempfile
+import secrets
+import socket
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
+
+_HOST = socket.gethostname()
 
 
 def write_atomically(table: pd.DataFrame, path: Path) -> None:
     """Write ``table`` as CSV or Parquet (by suffix) to ``path``, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
+    remove_leftovers(path)
+    partial = path.with_name(
+        f".{path.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
-        if path.suffix.lower() == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
-        with open(tmp, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, path)
+        with open(partial, "xb") as handle:
+            _write(table, handle, path.suffix)
+        os.replace(partial, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Delete the temporary files that killed writers of ``path`` on this host left;
+    returns them."""
+    if os.name != "posix":  # os.kill(pid, 0) probes a process only on POSIX
+        return []
+    prefix = f".{path.name}.{_HOST}."
+    removed = []
+    for candidate in Path(path).parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        pid = candidate.name.removeprefix(prefix).split(".", 1)[0]
+        if candidate.name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _write(table: pd.DataFrame, handle: BinaryIO, suffix: str) -> None:
+    """The table's bytes in ``handle``, on disk (fsync) before the file gets its name."""
+    if suffix.lower() == ".parquet":
+        table.to_parquet(handle, index=False)
+    else:
+        handle.write(table.to_csv(index=False).encode("utf-8"))
+    handle.flush()
+    os.fsync(handle.fileno())
