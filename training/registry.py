@@ -134,7 +134,8 @@ def load_model(uri: str) -> LoadedModel:
     nothing.
     """
     registered = _resolve_registered(uri)
-    expected_meta_sha = None
+    expected_meta_sha = source = None
+    name = version = None
     if registered is not None:
         name, version = registered
         model_version = MlflowClient().get_model_version(name, version)
@@ -144,18 +145,26 @@ def load_model(uri: str) -> LoadedModel:
                 f"{name} version {version} has no '{META_SHA_TAG}' tag: it was not registered "
                 "by exoqc, or its registration did not complete"
             )
-        local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
-    else:
-        name = version = None
-        local = Path(uri) if Path(uri).exists() else Path(mlflow.artifacts.download_artifacts(uri))
-    artifacts = _pyfunc_artifacts(local)
-    try:
-        predictor = ExoqcPredictor.from_files(
-            artifacts["meta"], artifacts["booster"], artifacts.get("regressor"),
-            expected_meta_sha256=expected_meta_sha,
-        )
-    except (ValueError, KeyError, TypeError) as exc:  # json, spec fields, XGBoost's reader
-        raise ModelIntegrityError(f"{local}: not a readable exoqc model ({exc})") from exc
+        source = f"models:/{name}/{version}"
+    elif not Path(uri).exists():
+        source = uri
+    # Everything is read into memory: a downloaded copy is not kept.
+    with tempfile.TemporaryDirectory(prefix="exoqc-model-") as download:
+        local = (Path(mlflow.artifacts.download_artifacts(source, dst_path=download))
+                 if source else Path(uri))
+        artifacts = _pyfunc_artifacts(local)
+        try:
+            predictor = ExoqcPredictor.from_files(
+                artifacts["meta"], artifacts["booster"], artifacts.get("regressor"),
+                expected_meta_sha256=expected_meta_sha,
+            )
+        except ModelIntegrityError as exc:
+            if source is None:
+                raise
+            # Name the model and its files, not the temporary copy.
+            raise ModelIntegrityError(f"{uri}: {str(exc).replace(f'{local}/', '')}") from None
+        except (ValueError, KeyError, TypeError) as exc:  # json, spec fields, XGBoost
+            raise ModelIntegrityError(f"{uri}: not a readable exoqc model ({exc})") from exc
     return LoadedModel(predictor=predictor, uri=uri, name=name, version=version)
 
 
