@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     from exoqc.training.model import ModelSpec
 
 TARGETS = ("purity", "potency")
-MAX_CHUNK_PREPS = 500
+MAX_CHUNK_PREPS = 1000
 """Preparations per task at most: bounds a task's memory and keeps the cores evenly busy."""
 CHUNKS_PER_CORE = 4
 _PANDAS_WARNING = "ignore:PySpark does not yet fully support pandas:FutureWarning"
@@ -393,11 +393,11 @@ def _plan(spark: SparkSession, dataset: Dataset, models: dict[str, ShippedModel]
         "payload": [pickle.dumps((positions, dataset.subset([ids[i] for i in positions])),
                                  protocol=pickle.HIGHEST_PROTOCOL) for positions in chunks],
     })
-    # Through Arrow (no Python worker); from the one partition it arrives in, a round-robin
-    # repartition gives each task one chunk.
+    # Through Arrow (no Python worker); range partitioning on the chunk number gives each
+    # task one chunk (a round-robin repartition would put two in some tasks, none in others).
     chunk_frame = spark.createDataFrame(payloads, StructType([
         StructField("chunk", LongType(), False), StructField("payload", BinaryType(), False)],
-    )).repartition(len(chunks))
+    )).repartitionByRange(len(chunks), "chunk")
     frame = chunk_frame.mapInPandas(functools.partial(featurize_chunks, columns=columns),
                                     _feature_schema(columns))
     prediction_types = {}
