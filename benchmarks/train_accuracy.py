@@ -57,9 +57,11 @@ def train_cli(folder: Path, store: Path, n_trials: int) -> float:
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     exoqc = Path(sys.executable).with_name("exoqc")
     start = time.perf_counter()
-    subprocess.run([str(exoqc), "train", str(folder), "--target", "all",
-                    "--n-trials", str(n_trials)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([str(exoqc), "train", str(folder), "--target", "all",
+                           "--n-trials", str(n_trials)], env=env, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        sys.exit(f"exoqc train failed on {folder}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
