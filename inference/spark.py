@@ -545,14 +545,16 @@ def score_folder(
     lap("load models")
     dataset = load_dataset(dataset_dir, errors="collect")
     lap("read and validate")
-    collected = (_plan(spark, dataset, models, settings.n_reasons, with_explanations=True)
+    # The features and SHAP values come back only for the MLflow run's figures and input.
+    collected = (_plan(spark, dataset, models, settings.n_reasons,
+                       with_explanations=settings.log_to_mlflow)
                  .toArrow().to_pandas().sort_values("position", kind="stable")
                  .reset_index(drop=True))
     lap("features, predict and explain (spark)")
     columns = feature_names()
-    features = collected[columns].set_axis(pd.Index(collected["prep_id"], name="prep_id"))
-    scores = collected.drop(columns=["position", *columns,
-                                     *[c for c in collected if c.startswith("shap_")]])
+    internal = {"position", *columns}
+    scores = collected.drop(columns=[c for c in collected
+                                     if c in internal or c.startswith("shap_")])
     scores["in_domain"] = scores["in_domain"].astype("boolean")
     write_atomically(scores, output)
     lap("write scores")
@@ -565,6 +567,7 @@ def score_folder(
         loaded = {target: LoadedModel(load_model(str(m.folder)).predictor, m.uri, m.name,
                                       m.version) for target, m in models.items()}
         scorer = Scorer(loaded["purity"], loaded["potency"], settings.n_reasons)
+        features = collected[columns].set_axis(pd.Index(collected["prep_id"], name="prep_id"))
         explained = _explained(collected, features, scorer)
         run_id = log_scoring_run(dataset, features, scores, explained, scorer, output,
                                  settings.max_figures)
