@@ -456,9 +456,11 @@ def dataset_from_tables(preps: DataFrame, markers: DataFrame | None,
                         cargo: DataFrame | None, dls_root: Path) -> Dataset:
     """The records of Spark tables as a validated :class:`Dataset` rooted at ``dls_root``.
 
-    The tables are written as the CSV files of a prep dataset folder beside links to the
-    entries of ``dls_root`` and read by :func:`exoqc.dataset.load_dataset`, so that they
-    pass the same checks as a folder; messages then name the table and record.
+    Only the ``markers`` and ``cargo`` rows of the preparations in ``preps`` are read, so
+    a platform can pass whole tables. The tables are written as the CSV files of a prep
+    dataset folder beside links to the entries of ``dls_root`` and read by
+    :func:`exoqc.dataset.load_dataset`, so that they pass the same checks as a folder;
+    messages then name the table and record.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, FloatType
@@ -466,6 +468,13 @@ def dataset_from_tables(preps: DataFrame, markers: DataFrame | None,
     if not dls_root.is_dir():
         raise ExoqcInputError(dls_root, "not a folder: expected the folder the dls_file "
                                         "paths are relative to")
+    key = {name: _prep_id_column(table, name) for name, table in
+           (("preps", preps), ("markers", markers), ("cargo", cargo)) if table is not None}
+    wanted = preps.select(F.trim(F.col(key["preps"]).cast("string")).alias("_prep_id"))
+    markers, cargo = (
+        None if table is None else table.join(
+            wanted, F.trim(table[key[name]].cast("string")) == wanted["_prep_id"], "left_semi")
+        for name, table in (("markers", markers), ("cargo", cargo)))
     tables = {PREPS_FILE: preps, MARKERS_FILE: markers, CARGO_FILE: cargo}
     with tempfile.TemporaryDirectory(prefix="exoqc-records-") as tmp:
         folder = Path(tmp)
@@ -483,12 +492,25 @@ def dataset_from_tables(preps: DataFrame, markers: DataFrame | None,
                 for f in table.schema.fields
             ])
             as_text.toArrow().to_pandas().to_csv(folder / name, index=False, na_rep="")
-        dataset = load_dataset(folder, errors="collect")
+        try:
+            dataset = load_dataset(folder, errors="collect")
+        except ExoqcInputError as error:  # nothing to score: no preparation in the table
+            raise ExoqcInputError(f"{_TABLE_NAMES[Path(error.file).name]} table",
+                                  error.detail) from None
         problems = [_table_problem(p, str(folder), str(dls_root)) for p in dataset.problems]
     return dataclasses.replace(dataset, root=dls_root, problems=problems)
 
 
 _TABLE_NAMES = {PREPS_FILE: "preps", MARKERS_FILE: "markers", CARGO_FILE: "cargo"}
+
+
+def _prep_id_column(table: DataFrame, name: str) -> str:
+    """The table's ``prep_id`` column as spelled there (names are case-insensitive)."""
+    for field in table.schema.fields:
+        if field.name.strip().lower() == "prep_id":
+            return field.name
+    raise ExoqcInputError(f"{name} table", "expected a column 'prep_id'; found "
+                          f"{', '.join(table.columns) or 'no columns'}")
 
 
 def _table_problem(problem: Problem, folder: str, dls_root: str) -> Problem:

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from exoqc.cli import app
 from exoqc.dataset import load_dataset
+from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.inference import spark as spark_engine
 from exoqc.inference.score import SCORE_COLUMNS, ScoreSettings, score
@@ -171,6 +172,23 @@ def test_typed_table_values_are_read_as_their_text_and_nan_as_not_measured(
         "expected a finite number or an empty cell (not measured)"]
     assert dataset.preps["passage"].tolist() == ["3", "4", ""]
     assert dataset.root == batch.root
+
+
+def test_tables_need_prep_ids_and_records_of_other_preps_are_not_read(batch, spark_session):
+    preps = spark_session.createDataFrame(pd.DataFrame({"Prep_ID": ["A"], "batch": ["b1"]}))
+    markers = spark_session.createDataFrame(pd.DataFrame(
+        {"prep_id": ["A", "Z"], "marker": ["CD63", "CD9"], "intensity": [10.0, 5.0]}))
+    dataset = spark_engine.dataset_from_tables(preps, markers, None, batch.root)
+    assert dataset.markers["prep_id"].tolist() == ["A"]
+    assert dataset.problems == []  # a folder would warn that Z is not in preps.csv
+
+    nameless = spark_session.createDataFrame(pd.DataFrame({"name": ["A"]}))
+    with pytest.raises(ExoqcInputError,
+                       match=r"^preps table: expected a column 'prep_id'; found name$"):
+        spark_engine.dataset_from_tables(nameless, None, None, batch.root)
+    empty = spark_session.createDataFrame([], "prep_id string, batch string")
+    with pytest.raises(ExoqcInputError, match=r"^preps table: no preparations"):
+        spark_engine.dataset_from_tables(empty, None, None, batch.root)
 
 
 def write_folder(root: Path, preps: list[str], markers: list[tuple]) -> Path:
