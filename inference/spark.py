@@ -40,9 +40,11 @@ numbers that stay the same between runs.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import functools
 import importlib.util
+import logging
 import math
 import os
 import pickle
@@ -51,6 +53,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,11 +114,15 @@ def spark_session(app_name: str = "exoqc-score") -> SparkSession:
     if active is not None:
         return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    # PySpark 4.3 warns in every Python worker that it does not fully support pandas 3;
-    # the Spark engine's scores are checked against the local engine's (tests).
+    # PySpark 4.3 warns in the driver and in every Python worker that it does not fully
+    # support pandas 3; the Spark engine's scores are checked against the local engine's
+    # (tests), so the warning says nothing to a user.
+    warnings.filterwarnings("ignore", message=_PANDAS_WARNING.split(":")[1],
+                            category=FutureWarning)
     worker_warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), _PANDAS_WARNING]))
     return (
         SparkSession.builder.appName(app_name)
+        .config("spark.log.level", "ERROR")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.executorEnv.PYTHONWARNINGS", worker_warnings)
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -166,12 +173,13 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
     _SHIPPED_ROOTS.append(root)
     shipped = {}
     for target, uri in (("purity", settings.purity_model), ("potency", settings.potency_model)):
-        verified = load_model(uri)
-        if Path(uri).is_dir():
-            source = Path(uri)
-        else:
-            pinned = f"models:/{verified.name}/{verified.version}" if verified.name else uri
-            source = Path(mlflow.artifacts.download_artifacts(pinned))
+        with _quiet_mlflow():
+            verified = load_model(uri)
+            if Path(uri).is_dir():
+                source = Path(uri)
+            else:
+                pinned = f"models:/{verified.name}/{verified.version}" if verified.name else uri
+                source = Path(mlflow.artifacts.download_artifacts(pinned))
         folder = root / target
         shutil.copytree(source, folder)
         if load_model(str(folder)).predictor.spec != verified.predictor.spec:
@@ -297,15 +305,15 @@ def explain_rows(batches: Iterator[pd.DataFrame], models: dict[str, ShippedModel
         features = batch[list(columns)].set_axis(pd.Index(batch["prep_id"], name="prep_id"))
         errors = {p: list(e) for p, e in zip(batch["prep_id"], batch["errors"], strict=True)
                   if len(e)}
-        warnings = {p: list(w) for p, w in zip(batch["prep_id"], batch["warnings"],
-                                               strict=True) if len(w)}
+        notes = {p: list(w) for p, w in zip(batch["prep_id"], batch["warnings"], strict=True)
+                 if len(w)}
         predictions = {
             target: batch[[c for c in batch.columns if c.startswith(f"{target}__")]]
             .rename(columns=lambda c: c.split("__", 1)[1])
             .set_axis(features.index)
             for target in TARGETS
         }
-        scores, explained = scorer.score_features(features, errors, warnings, predictions)
+        scores, explained = scorer.score_features(features, errors, notes, predictions)
         scores.insert(0, "position", batch["position"].to_numpy())
         if with_explanations:
             ok = (scores["status"] == "ok").to_numpy()
@@ -323,6 +331,25 @@ def explain_rows(batches: Iterator[pd.DataFrame], models: dict[str, ShippedModel
 
 
 # --- the Spark plan ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Without MLflow's download progress bars and its notes below errors, which say
+    nothing to a user here (see where it is used)."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    progress_bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    logger.setLevel(logging.ERROR)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if progress_bar is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = progress_bar
 
 
 def _feature_schema(columns: tuple[str, ...]) -> StructType:
@@ -402,8 +429,11 @@ def _plan(spark: SparkSession, dataset: Dataset, models: dict[str, ShippedModel]
                                     _feature_schema(columns))
     prediction_types = {}
     for target in TARGETS:
-        predict = mlflow.pyfunc.spark_udf(spark, str(models[target].folder),
-                                          env_manager="local")
+        # MLflow's warning that env_manager="local" does not rebuild the training
+        # environment does not apply: the executors run exoqc's installed environment.
+        with _quiet_mlflow():
+            predict = mlflow.pyfunc.spark_udf(spark, str(models[target].folder),
+                                              env_manager="local")
         prediction_types[target] = predict.returnType
         inputs = F.struct(*[F.col(c) for c in models[target].spec.feature_names])
         frame = frame.withColumn(f"_{target}", predict(inputs))
