@@ -25,7 +25,7 @@ Input schema of :func:`score_spark` (a data platform's tables; one row per recor
 names case-insensitive, any Spark type: values are read as the text a CSV export holds,
 a NaN in a floating-point column counts as not measured):
 
-- ``preps``: ``prep_id`` (unique) and the optional columns of ``preps.csv`` (DESIGN.md):
+- ``preps``: ``prep_id`` (unique) and the optional columns of ``preps.csv`` (README.md):
   ``batch``, ``isolation_method``, ``particles_per_ml``, ``protein_ug_per_ml``,
   ``dls_file`` (path relative to ``dls_root``, or absolute), ``dls_record``, free-text
   source columns. Label and assay-readout columns are validated but not needed.
@@ -80,7 +80,7 @@ TARGETS = ("purity", "potency")
 MAX_CHUNK_PREPS = 1000
 """Preparations per task at most: bounds a task's memory and keeps the cores evenly busy."""
 CHUNKS_PER_CORE = 4
-_PANDAS_WARNING = "ignore:PySpark does not yet fully support pandas:FutureWarning"
+_PANDAS_NOTICE = "PySpark does not yet fully support pandas"
 
 
 class SparkUnavailableError(RuntimeError):
@@ -117,9 +117,9 @@ def spark_session(app_name: str = "exoqc-score") -> SparkSession:
     # PySpark 4.3 warns in the driver and in every Python worker that it does not fully
     # support pandas 3; the Spark engine's scores are checked against the local engine's
     # (tests), so the warning says nothing to a user.
-    warnings.filterwarnings("ignore", message=_PANDAS_WARNING.split(":")[1],
-                            category=FutureWarning)
-    worker_warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), _PANDAS_WARNING]))
+    warnings.filterwarnings("ignore", message=_PANDAS_NOTICE, category=FutureWarning)
+    worker_warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                             f"ignore:{_PANDAS_NOTICE}:FutureWarning"]))
     return (
         SparkSession.builder.appName(app_name)
         .config("spark.log.level", "ERROR")
@@ -335,8 +335,8 @@ def explain_rows(batches: Iterator[pd.DataFrame], models: dict[str, ShippedModel
 
 @contextlib.contextmanager
 def _quiet_mlflow() -> Iterator[None]:
-    """Without MLflow's download progress bars and its notes below errors, which say
-    nothing to a user here (see where it is used)."""
+    """MLflow without its download progress bars and its log messages below ERROR, which
+    say nothing to a user where this is used."""
     logger = logging.getLogger("mlflow")
     level = logger.level
     progress_bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
@@ -500,7 +500,7 @@ def dataset_from_tables(preps: DataFrame, markers: DataFrame | None,
                                         "paths are relative to")
     key = {name: _prep_id_column(table, name) for name, table in
            (("preps", preps), ("markers", markers), ("cargo", cargo)) if table is not None}
-    wanted = preps.select(F.trim(F.col(key["preps"]).cast("string")).alias("_prep_id"))
+    wanted = preps.select(F.trim(preps[key["preps"]].cast("string")).alias("_prep_id"))
     markers, cargo = (
         None if table is None else table.join(
             wanted, F.trim(table[key[name]].cast("string")) == wanted["_prep_id"], "left_semi")
