@@ -79,6 +79,9 @@ if TYPE_CHECKING:
 TARGETS = ("purity", "potency")
 MAX_CHUNK_PREPS = 1000
 """Preparations per task at most: bounds a task's memory and keeps the cores evenly busy."""
+MIN_CHUNK_PREPS = 25
+"""Fewer preparations than this in a task would cost more in the task's own start
+(spark_udf loads both models per task in local mode) than they take to featurize."""
 CHUNKS_PER_CORE = 4
 _PANDAS_NOTICE = "PySpark does not yet fully support pandas"
 
@@ -268,7 +271,9 @@ def chunk_positions(groups: np.ndarray, n_chunks: int) -> list[np.ndarray]:
 
 
 def _n_chunks(n_preps: int, cores: int) -> int:
-    return min(n_preps, max(CHUNKS_PER_CORE * cores, math.ceil(n_preps / MAX_CHUNK_PREPS)))
+    """At least four chunks per core when there are enough preparations for them."""
+    return max(math.ceil(n_preps / MAX_CHUNK_PREPS),
+               min(CHUNKS_PER_CORE * cores, math.ceil(n_preps / MIN_CHUNK_PREPS)))
 
 
 # --- executor functions (mapInPandas) ---------------------------------------------------
