@@ -245,6 +245,15 @@ def test_features_of_chunks_equal_the_whole_batch_and_need_whole_runs(batch):
     assert changed
 
 
+def test_bad_output_suffix_is_refused_before_spark_starts(monkeypatch, tmp_path, batch):
+    def no_spark():
+        raise AssertionError("Spark was started")
+
+    monkeypatch.setattr(spark_engine, "spark_session", no_spark)
+    with pytest.raises(ExoqcInputError, match=r"\.csv or \.parquet"):
+        spark_engine.score_folder(batch.root, tmp_path / "scores.xlsx")
+
+
 def test_score_command_says_what_to_install_without_java(monkeypatch, tmp_path, batch):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setattr(spark_engine.shutil, "which", lambda name: None)
