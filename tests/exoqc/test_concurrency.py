@@ -1,7 +1,7 @@
 """Several people on one SQLite store: two `exoqc train` and one `exoqc score`, at once, as
-real processes. None fails on a locked database, no run or model version is lost, every
-version loads verified, and the champion alias moves as if the trainings had run one after
-the other."""
+real processes, on a store none of them has created yet. None fails on a locked database or
+in the store's creation, no run or model version is lost, every version loads verified, and
+the champion alias moves as if the trainings had run one after the other."""
 
 from __future__ import annotations
 
@@ -38,80 +38,118 @@ def run_at_once(commands: list[list[str]], env: dict, cwd: Path) -> list[tuple[i
     return outputs
 
 
-@pytest.fixture
-def seeded_store(tmp_path, small_cohort, monkeypatch) -> str:
-    """A fresh store with a champion of each model (the scoring process needs them)."""
-    from exoqc.training.job import TrainSettings, train
+@pytest.fixture(scope="module")
+def model_folders(trained_store, tmp_path_factory) -> dict[str, Path]:
+    """Copies of the session's two models, for the scoring process."""
+    import mlflow
 
+    folders = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", trained_store.uri)
+        tracking.configure()
+        for target, name in tracking.REGISTERED_MODELS.items():
+            version = trained_store.results[target].model_version
+            folders[target] = Path(mlflow.artifacts.download_artifacts(
+                f"models:/{name}/{version}", dst_path=str(tmp_path_factory.mktemp(target))))
+    return folders
+
+
+def test_two_trainings_and_a_scoring_at_once_on_a_new_store_lose_nothing(
+    small_cohort, model_folders, tmp_path, monkeypatch
+):
+    """All three start on a store that does not exist yet: its creation, the experiments'
+    creation, run logging, registration and the champion move all happen concurrently."""
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    train(small_cohort, target="all", settings=TrainSettings(n_trials=1, n_folds=2, seed=0))
-    return uri
-
-
-def test_two_trainings_and_a_scoring_at_once_lose_nothing(seeded_store, small_cohort,
-                                                           tmp_path):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": seeded_store}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     scores = tmp_path / "scores.csv"
     commands = [
         [*EXOQC, "train", str(small_cohort), "--target", "purity", "--n-trials", "1",
          "--seed", "1"],
         [*EXOQC, "train", str(small_cohort), "--target", "purity", "--n-trials", "1",
          "--seed", "2"],
-        [*EXOQC, "score", str(small_cohort), "-o", str(scores)],
+        [*EXOQC, "score", str(small_cohort), "-o", str(scores),
+         "--purity-model", str(model_folders["purity"]),
+         "--potency-model", str(model_folders["potency"])],
     ]
     results = run_at_once(commands, env, tmp_path)
     for (code, output), command in zip(results, commands, strict=True):
         assert code == 0, f"{' '.join(command[1:3])} failed:\n{output[-3000:]}"
         assert "database is locked" not in output
 
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     tracking.configure()
     client = MlflowClient()
-    # No version lost: the seed's and one per concurrent training, each loading verified.
+    # No version lost: one per training, each loading verified.
     purity = sorted(int(v.version) for v in client.search_model_versions("name='exoqc-purity'"))
-    assert purity == [1, 2, 3]
+    assert purity == [1, 2]
     for version in purity:
         load_model(f"models:/exoqc-purity/{version}")
-    # No run lost: three finished training runs (each with its trial), one scoring run.
+    # No run lost: two finished training runs (each with its trial), one scoring run.
     experiment = client.get_experiment_by_name(tracking.EXPERIMENTS["purity"])
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parents) == 3 and all(r.info.status == "FINISHED" for r in runs)
-    assert len(runs) - len(parents) >= 3  # the nested trial runs
+    assert len(parents) == 2 and all(r.info.status == "FINISHED" for r in runs)
+    assert len(runs) - len(parents) >= 2  # the nested trial runs
     scoring = client.get_experiment_by_name(tracking.EXPERIMENTS["scoring"])
     [scoring_run] = client.search_runs([scoring.experiment_id])
     assert scoring_run.info.status == "FINISHED"
     assert len(pd.read_csv(scores)) == 120
 
     # The champion decisions are serialized: the later one compares with the version the
-    # earlier one left as champion.
-    concurrent = sorted(
-        (r for r in parents if r.data.tags["exoqc.model_version"] != "1"),
+    # earlier one made champion (without the store lock both found no champion).
+    first, second = sorted(
+        parents,
         key=lambda r: client.get_metric_history(r.info.run_id, "champion_promoted")[0].timestamp,
     )
-    first, second = concurrent
-    champion_after_first = (first.data.tags["exoqc.model_version"]
-                            if first.data.metrics["champion_promoted"] else "1")
+    assert first.data.tags["exoqc.champion_decision"] == "no champion yet"
     compared = re.search(r"champion version (\d+)", second.data.tags["exoqc.champion_decision"])
-    assert compared is not None and compared.group(1) == champion_after_first
+    assert compared is not None and compared.group(1) == first.data.tags["exoqc.model_version"]
     final = str(client.get_model_version_by_alias("exoqc-purity", "champion").version)
-    expected = (second.data.tags["exoqc.model_version"]
-                if second.data.metrics["champion_promoted"] else champion_after_first)
-    assert final == expected
+    winner = second if second.data.metrics["champion_promoted"] else first
+    assert final == winner.data.tags["exoqc.model_version"]
 
 
-FIRST_USE = """
+DECIDE = """
+import sys, time
 from exoqc import tracking
+from exoqc.training.registry import decide_champion
+
+def slow_evaluation(champion):
+    time.sleep(2)  # evaluating the champion on the held-out split takes a while
+    return 0.5
+
 tracking.configure()
-print(tracking.experiment_id(tracking.EXPERIMENTS["purity"]))
+decision = decide_champion("exoqc-purity", sys.argv[1], 0.9, "macro_f1", slow_evaluation)
+print(decision.previous_version)
 """
 
 
-def test_first_runs_on_a_new_store_at_once_create_it_once(tmp_path):
-    """Without the store lock, MLflow's table creation races and most processes fail."""
-    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+def test_concurrent_champion_decisions_see_each_other(model_folders, tmp_path, monkeypatch):
+    """Two trainings decide at the same moment over champion version 1: the one that decides
+    second compares with the version the first promoted, not with version 1."""
+    from exoqc.training.model import META_FILE, sha256_of
+    from exoqc.training.registry import META_SHA_TAG
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking.configure()
+    client = MlflowClient()
+    client.create_registered_model("exoqc-purity")
+    folder = model_folders["purity"]
+    sha = sha256_of(folder / "artifacts" / META_FILE)
+    for _ in range(3):
+        client.create_model_version("exoqc-purity", str(folder), tags={META_SHA_TAG: sha})
+    client.set_registered_model_alias("exoqc-purity", tracking.CHAMPION_ALIAS, "1")
+
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    results = run_at_once([[sys.executable, "-c", FIRST_USE]] * 4, env, tmp_path)
-    for code, output in results:
+    results = run_at_once([[sys.executable, "-c", DECIDE, version] for version in ("2", "3")],
+                          env, tmp_path)
+    seen = {}
+    for (code, output), version in zip(results, ("2", "3"), strict=True):
         assert code == 0, output[-3000:]
-    assert len({output.strip().splitlines()[-1] for _, output in results}) == 1
+        seen[version] = output.strip().splitlines()[-1]
+    first = "2" if seen["2"] == "1" else "3"
+    second = "3" if first == "2" else "2"
+    assert seen == {first: "1", second: first}
+    champion = client.get_model_version_by_alias("exoqc-purity", tracking.CHAMPION_ALIAS)
+    assert str(champion.version) == second

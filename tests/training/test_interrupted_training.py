@@ -1,7 +1,7 @@
-"""`exoqc train` killed (SIGKILL) at the two delicate moments, while the model's files are
-being stored and while it holds the store's lock to move the champion: the registry never
-holds a version without its files (each one loads verified), the lock dies with the process,
-and the next training registers and promotes as usual."""
+"""`exoqc train` killed (SIGKILL) while the model's files are being stored, and a process
+killed while it holds the store's lock (as a training does to move the champion): the
+registry never holds a version without its files (each one loads verified), the lock dies
+with its process, and the next training registers and promotes as usual."""
 
 from __future__ import annotations
 
@@ -40,24 +40,17 @@ sys.argv = ["exoqc", *sys.argv[1:]]
 app()
 """
 
-# `exoqc train`, killed inside the champion decision, holding the store's lock.
+# A process killed while it holds the store's lock.
 DIE_HOLDING_THE_STORE_LOCK = """
-import os, signal, sys
-import exoqc.training.registry as registry
-
-def die(*args, **kwargs):
+import os, signal
+from exoqc import tracking
+tracking.configure()
+with tracking.store_lock():
     os.kill(os.getpid(), signal.SIGKILL)
-
-registry._decide_champion = die
-from exoqc.cli import app
-sys.argv = ["exoqc", *sys.argv[1:]]
-app()
 """
 
 
-def train_and_die(driver: str, cohort: Path, env: dict, cwd: Path) -> None:
-    command = [sys.executable, "-c", driver, "train", str(cohort), "--target", "purity",
-               "--n-trials", "1"]
+def run_and_die(command: list[str], env: dict, cwd: Path) -> None:
     process = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True,
                              timeout=600)
     assert process.returncode == -signal.SIGKILL, process.stderr[-3000:]
@@ -80,24 +73,24 @@ def test_training_killed_midway_leaves_no_version_without_its_files(
 
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setattr(tracking, "STORE_LOCK_TIMEOUT_S", 60.0)  # a stuck lock fails fast
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
 
-    train_and_die(DIE_WHILE_STORING_THE_MODEL, small_cohort, env, tmp_path)
+    run_and_die([sys.executable, "-c", DIE_WHILE_STORING_THE_MODEL, "train", str(small_cohort),
+                 "--target", "purity", "--n-trials", "1"], env, tmp_path)
     tracking.configure()
     client = MlflowClient()
     assert versions(client) == []  # half-stored files were never registered
-
-    train_and_die(DIE_HOLDING_THE_STORE_LOCK, small_cohort, env, tmp_path)
-    assert versions(client) == [1]  # complete and verified before the decision began
-    every_version_loads_verified(client)
     with pytest.raises(MlflowException):
         client.get_model_version_by_alias(NAME, tracking.CHAMPION_ALIAS)
+
+    run_and_die([sys.executable, "-c", DIE_HOLDING_THE_STORE_LOCK], env, tmp_path)
 
     # The next training is not blocked by the dead process' lock and works as usual.
     [result] = train(small_cohort, target="purity",
                      settings=TrainSettings(n_trials=1, n_folds=2, seed=3)).values()
-    assert result.model_version == "2" and result.champion.promoted
-    assert versions(client) == [1, 2]
+    assert result.model_version == "1" and result.champion.promoted
+    assert versions(client) == [1]
     every_version_loads_verified(client)
     champion = client.get_model_version_by_alias(NAME, tracking.CHAMPION_ALIAS)
-    assert str(champion.version) == "2"
+    assert str(champion.version) == "1"
