@@ -283,6 +283,11 @@ def _one_prep(
         return prep_id, aggregate_records(rows), None
     except ExoqcInputError as exc:
         return prep_id, None, str(exc)
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+        # A numerical failure on input the readers accepted is this preparation's problem,
+        # not the batch's: the rest of the batch is analysed, and the message says where.
+        return prep_id, None, (f"{path}: the DLS analysis failed on this file "
+                               f"({type(exc).__name__}: {exc}); please report it with the file")
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

@@ -125,3 +125,19 @@ def test_process_pool_gives_the_same_table(dataset, monkeypatch):
 def test_unknown_prep_id_is_refused(dataset):
     with pytest.raises(KeyError, match="nope"):
         dls_feature_table(dataset, ["reps", "nope"])
+
+
+def test_a_numerical_failure_fails_only_that_prep(dataset, monkeypatch):
+    analyze = dls_table.analyze_record
+
+    def failing_on_alv(record, **kwargs):
+        if record.file.endswith("alv.ASC"):
+            raise np.linalg.LinAlgError("SVD did not converge")
+        return analyze(record, **kwargs)
+
+    monkeypatch.setattr(dls_table, "analyze_record", failing_on_alv)
+    features, errors = dls_feature_table(dataset)
+    assert "alv90" in errors
+    assert "alv.ASC" in errors["alv90"] and "SVD did not converge" in errors["alv90"]
+    assert features.loc["alv90"].isna().all()
+    assert features.loc["reps", "dls_z_average_nm"] == pytest.approx(100, rel=0.05)
