@@ -18,7 +18,9 @@ from exoqc.ui import browser_url, run_artifacts_url
 
 def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model: str,
               score_function: Callable | None = None) -> int:
-    """Score and print the outcome; returns the exit code (1 only if nothing was scored).
+    """Score and print the outcome; returns the exit code: 1 when nothing was scored (the
+    models or the folder unusable, or every preparation an error row, whose file is still
+    written), else 0.
 
     ``score_function``: the engine, called like :func:`exoqc.inference.score.score`
     (default: that, the local engine; ``exoqc.inference.spark.score_folder`` for Spark).
@@ -74,4 +76,8 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
                   f"{tracking.EXPERIMENTS['scoring']} ({tracking.tracking_uri()})")
         url = run_artifacts_url(browser_url("127.0.0.1", 5000), experiment_id, result.run_id)
         out.print(f"  why each preparation was judged so: run 'exoqc ui', then open {url}")
+    if ok.empty:
+        console.print("[red]exoqc score: no preparation could be scored; the error column of "
+                      "the scores file says why for each[/red]")
+        return 1
     return 0

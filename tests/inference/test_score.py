@@ -170,3 +170,20 @@ def test_rescoring_is_deterministic(use_store, new_batch, tmp_path):
     first = score(copy, tmp_path / "a.csv", settings).scores
     second = score(copy, tmp_path / "b.csv", settings).scores
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_batch_where_nothing_can_be_scored_writes_its_error_rows_and_exits_1(use_store,
+                                                                              tmp_path):
+    folder = tmp_path / "batch"
+    (folder / "dls").mkdir(parents=True)
+    (folder / "preps.csv").write_text("prep_id,dls_file\nA,dls/a.txt\nB,dls/b.txt\n")
+    (folder / "dls" / "a.txt").write_text("not a DLS export\n")
+    (folder / "dls" / "b.txt").write_text("tau_us,g2m1\n1,abc\n")
+    output = tmp_path / "scores.csv"
+    result = CliRunner().invoke(app, ["score", str(folder), "-o", str(output)])
+    assert result.exit_code == 1
+    assert "no preparation could be scored" in result.output
+    table = pd.read_csv(output)
+    assert table["prep_id"].tolist() == ["A", "B"]
+    assert (table["status"] == "error").all()
+    assert table["error"].str.contains("dls/").all()
