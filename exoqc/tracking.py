@@ -16,11 +16,13 @@ migrations) and moving the ``champion`` alias (read, compare, move). Both run un
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from filelock import FileLock, Timeout
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
@@ -122,3 +124,17 @@ def experiment_id(name: str) -> str:
         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
         return client.get_experiment_by_name(name).experiment_id
+
+
+def log_table_input(frame: pd.DataFrame, source: Path, name: str, context: str,
+                    targets: str | None = None) -> None:
+    """Log a feature table as an MLflow dataset input of the active run.
+
+    MLflow registers its local-file dataset source twice and warns that a local path is
+    ambiguous, and its digest code trips pandas deprecation notices: neither concerns
+    the user, so they are silenced here and only here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"mlflow\.")
+        dataset = mlflow.data.from_pandas(frame, source=str(source), targets=targets, name=name)
+        mlflow.log_input(dataset, context=context)

@@ -242,9 +242,8 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
         metrics.update({f"n_purity_{c}": float((ok["purity_class"] == c).sum())
                         for c in ("high", "medium", "low")})
         mlflow.log_metrics(metrics)
-        source = mlflow.data.from_pandas(features.reset_index(), source=str(dataset.root),
-                                         name=f"{Path(dataset.root).name}-features")
-        mlflow.log_input(source, context="scoring")
+        tracking.log_table_input(features.reset_index(), Path(dataset.root),
+                                 f"{Path(dataset.root).name}-features", "scoring")
         mlflow.log_artifact(str(output))
 
         figures: dict[str, list[str]] = {}

@@ -309,11 +309,8 @@ def _log_datasets(dataset: Dataset, split: _Split, target: str,
         frame[label] = np.asarray(classes)[split.labels[positions]]
         frame["batch"] = split.groups.iloc[positions].to_numpy()
         frame = frame.reset_index()
-        source = mlflow.data.from_pandas(
-            frame, source=str(dataset.root), targets=label,
-            name=f"{dataset.root.name}-{context}",
-        )
-        mlflow.log_input(source, context=context)
+        tracking.log_table_input(frame, dataset.root, f"{dataset.root.name}-{context}",
+                                 context, targets=label)
 
 
 def _log_figure(fig, name: str) -> None:
