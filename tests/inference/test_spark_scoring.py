@@ -182,6 +182,11 @@ def test_tables_need_prep_ids_and_records_of_other_preps_are_not_read(batch, spa
     assert dataset.markers["prep_id"].tolist() == ["A"]
     assert dataset.problems == []  # a folder would warn that Z is not in preps.csv
 
+    twice = spark_session.createDataFrame(pd.DataFrame({"prep_id": ["A", "B", "A"]}))
+    assert spark_engine.dataset_from_tables(twice, None, None, batch.root).errors == {"A": [
+        "preps table, record 3, column 'prep_id': prep_id 'A' already used in record 1: "
+        "expected unique ids"]}
+
     nameless = spark_session.createDataFrame(pd.DataFrame({"name": ["A"]}))
     with pytest.raises(ExoqcInputError,
                        match=r"^preps table: expected a column 'prep_id'; found name$"):
