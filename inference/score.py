@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from exoqc.dataset import Dataset, load_dataset
+from exoqc.dataset import load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.inference.explain import Explained, ModelExplainer
@@ -189,10 +189,3 @@ def score(
                                  settings.max_figures)
         lap("mlflow run")
     return ScoreResult(scores, output, run_id, timings)
-
-
-def score_dataset(dataset: Dataset, scorer: Scorer, n_jobs: int = 1) -> pd.DataFrame:
-    """Scores of an already loaded dataset, without writing or logging (for engines)."""
-    table = build_features(dataset, n_jobs=n_jobs)
-    scores, _ = scorer.score_features(table.frame, table.errors, table.warnings)
-    return scores

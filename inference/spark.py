@@ -168,7 +168,7 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
     import mlflow
 
     from exoqc.training.model import ModelIntegrityError
-    from exoqc.training.registry import load_model
+    from exoqc.training.registry import load_model, verify_pyfunc_code
 
     root = Path(tempfile.mkdtemp(prefix="exoqc-spark-models-"))
     if not _SHIPPED_ROOTS:
@@ -188,6 +188,8 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
         if load_model(str(folder)).predictor.spec != verified.predictor.spec:
             raise ModelIntegrityError(
                 f"{uri}: the downloaded copy differs from the verified model")
+        # spark_udf runs the model's own code file on the executors: it must be exoqc's.
+        verify_pyfunc_code(folder)
         shipped[target] = ShippedModel(uri, verified.name, verified.version, folder,
                                        verified.predictor.spec)
     spark.sparkContext.addFile(str(root), recursive=True)

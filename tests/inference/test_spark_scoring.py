@@ -268,3 +268,17 @@ def test_score_command_says_what_to_install_without_java(monkeypatch, tmp_path, 
     assert re.search(r"Java 17.*openjdk-17-jre-headless", result.output)
     assert not (tmp_path / "scores.csv").exists()
 
+
+
+def test_spark_engine_refuses_changed_model_code(use_store, tmp_path):
+    import mlflow
+
+    from exoqc.training.model import ModelIntegrityError
+
+    folder = Path(mlflow.artifacts.download_artifacts("models:/exoqc-purity@champion",
+                                                      dst_path=str(tmp_path)))
+    code = folder / "model_code.py"
+    code.write_text(code.read_text() + "\nimport os  # anything could run here\n")
+    settings = ScoreSettings(purity_model=str(folder), potency_model=str(folder))
+    with pytest.raises(ModelIntegrityError, match="differs from the model code shipped"):
+        spark_engine.ship_models(None, settings)
