@@ -9,7 +9,6 @@ parallel by :mod:`exoqc.features.dls.table`) everything is vectorized over prepa
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from exoqc.features.catalog import feature_names
 from exoqc.features.composition import composition_features, prep_record_features
 from exoqc.features.dls.table import DLS_FEATURES, dls_feature_table
 from exoqc.features.markers import marker_features
+from exoqc.output import write_atomically
 
 
 @dataclass
@@ -121,20 +121,8 @@ FEATURE_FILE_SUFFIXES = (".parquet", ".csv")
 
 
 def write_feature_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write the feature table as Parquet or CSV (by suffix), index ``prep_id`` included.
-
-    The file appears complete or not at all: it is written beside its destination under a
-    temporary name and renamed.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in FEATURE_FILE_SUFFIXES:
+    """Write the feature table as Parquet or CSV (by suffix), index ``prep_id`` included,
+    atomically (:func:`exoqc.output.write_atomically`)."""
+    if path.suffix.lower() not in FEATURE_FILE_SUFFIXES:
         raise ValueError(f"{path}: expected a file name ending in .parquet or .csv")
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        if suffix == ".parquet":
-            frame.to_parquet(partial, engine="pyarrow")
-        else:
-            frame.to_csv(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_atomically(frame, path, index=True)

@@ -25,7 +25,7 @@ from exoqc.dataset import load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.inference.explain import Explained, ModelExplainer
-from exoqc.inference.output import write_atomically
+from exoqc.output import write_atomically
 from exoqc.training.registry import LoadedModel, load_model
 
 SCORE_COLUMNS = [

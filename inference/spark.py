@@ -580,8 +580,8 @@ def score_folder(
     holds the batch's scores, features and SHAP values, as the local engine does.
     """
     from exoqc import tracking
-    from exoqc.inference.output import write_atomically
     from exoqc.inference.score import Scorer, ScoreResult, ScoreSettings
+    from exoqc.output import write_atomically
     from exoqc.training.registry import LoadedModel, load_model
 
     settings = settings or ScoreSettings()

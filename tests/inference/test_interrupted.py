@@ -14,16 +14,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from exoqc.inference.output import remove_leftovers, write_atomically
 from exoqc.inference.score import ScoreSettings, score
+from exoqc.output import remove_leftovers, write_atomically
 from exoqc.simulate import simulate_cohort
 
 # `exoqc score`, killed by SIGKILL once half of the scores file's bytes are written.
 DIE_WHILE_WRITING = """
 import os, signal, sys
-import exoqc.inference.output as output
+import exoqc.output as output
 
-def write_half_and_die(table, handle, suffix):
+def write_half_and_die(table, handle, suffix, index):
     if suffix == ".parquet":
         import io
         buffer = io.BytesIO()

@@ -1,4 +1,4 @@
-"""Writing the scores file so that it is either complete or absent.
+"""Writing a result table (scores file, feature table) so that it is complete or absent.
 
 The table goes to a temporary file beside the target, is flushed to disk, and is then
 renamed over the target (``os.replace`` is atomic on POSIX and Windows): a run killed
@@ -24,8 +24,9 @@ import pandas as pd
 _HOST = socket.gethostname()
 
 
-def write_atomically(table: pd.DataFrame, path: Path) -> None:
-    """Write ``table`` as CSV or Parquet (by suffix) to ``path``, atomically."""
+def write_atomically(table: pd.DataFrame, path: Path, index: bool = False) -> None:
+    """Write ``table`` as CSV or Parquet (by suffix) to ``path``, atomically, with its
+    index as columns when ``index``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)
@@ -33,7 +34,7 @@ def write_atomically(table: pd.DataFrame, path: Path) -> None:
         f".{path.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         with open(partial, "xb") as handle:
-            _write(table, handle, path.suffix)
+            _write(table, handle, path.suffix, index)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -65,11 +66,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write(table: pd.DataFrame, handle: BinaryIO, suffix: str) -> None:
+def _write(table: pd.DataFrame, handle: BinaryIO, suffix: str, index: bool) -> None:
     """The table's bytes in ``handle``, on disk (fsync) before the file gets its name."""
     if suffix.lower() == ".parquet":
-        table.to_parquet(handle, index=False)
+        table.to_parquet(handle, index=index)
     else:
-        handle.write(table.to_csv(index=False).encode("utf-8"))
+        handle.write(table.to_csv(index=index).encode("utf-8"))
     handle.flush()
     os.fsync(handle.fileno())
