@@ -208,7 +208,8 @@ def exoqc_command() -> str:
 
 
 def start_exoqc_ui(tracking_uri: str, log_dir: Path) -> Service:
-    """The real ``exoqc ui`` on a free loopback port, answering ``/health``.
+    """The real ``exoqc ui`` on a free loopback port, answering ``/health`` and past its own
+    readiness check (it printed the URL: a user's Ctrl-C from then on stops a running UI).
 
     ``Service.url`` is the base URL; the command's own output is in ``Service.log_path``.
     The caller stops it (``Service.stop``), also on failure.
@@ -221,6 +222,8 @@ def start_exoqc_ui(tracking_uri: str, log_dir: Path) -> Service:
     service.url = f"http://127.0.0.1:{port}"
     try:
         service.wait_until(lambda: http_ok(f"{service.url}/health"))
+        # MLflow's server may answer before exoqc's own poll has seen it and printed the URL.
+        service.wait_until(lambda: b"MLflow UI: " in service.log_path.read_bytes())
     except BaseException:
         _stop_all([service])
         raise
