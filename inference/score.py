@@ -156,36 +156,52 @@ def score(
     from exoqc import tracking
 
     settings = settings or ScoreSettings()
-    output = Path(output)
-    if output.suffix.lower() not in (".csv", ".parquet"):
-        raise ExoqcInputError(output, "expected a scores file name ending in .csv or .parquet")
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = timings.get(stage, 0.0) + now - clock
-        clock = now
-
+    output = scores_file_path(output)
+    timer = StageTimer()
     tracking.configure()
     scorer = scorer or Scorer.load(settings)
-    lap("load models")
+    timer.lap("load models")
     dataset = load_dataset(dataset_dir, errors="collect")
-    lap("read and validate")
+    timer.lap("read and validate")
     table = build_features(dataset, n_jobs=settings.n_jobs,
                            progress=progress is not None)
-    timings.update({f"features: {part}": t for part, t in table.timings_s.items()})
-    clock = time.perf_counter()
+    timer.seconds.update({f"features: {part}": t for part, t in table.timings_s.items()})
+    timer.restart()
     scores, explained = scorer.score_features(table.frame, table.errors, table.warnings)
-    lap("predict and explain")
+    timer.lap("predict and explain")
     write_atomically(scores, output)
-    lap("write scores")
+    timer.lap("write scores")
     run_id = None
     if settings.log_to_mlflow:
         from exoqc.inference.report import log_scoring_run
 
         run_id = log_scoring_run(dataset, table.frame, scores, explained, scorer, output,
                                  settings.max_figures)
-        lap("mlflow run")
-    return ScoreResult(scores, output, run_id, timings)
+        timer.lap("mlflow run")
+    return ScoreResult(scores, output, run_id, timer.seconds)
+
+
+def scores_file_path(output: str | Path) -> Path:
+    """``output`` as a scores file path; refused unless it ends in .csv or .parquet."""
+    path = Path(output)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ExoqcInputError(path, "expected a scores file name ending in .csv or .parquet")
+    return path
+
+
+class StageTimer:
+    """Wall-clock seconds per stage of a scoring call; a stage timed twice adds up."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap (or restart) to ``stage``."""
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._since
+        self._since = now
+
+    def restart(self) -> None:
+        """Begin the next stage now: the time since the last lap is accounted elsewhere."""
+        self._since = time.perf_counter()

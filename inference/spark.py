@@ -52,7 +52,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -580,43 +579,39 @@ def score_folder(
     holds the batch's scores, features and SHAP values, as the local engine does.
     """
     from exoqc import tracking
-    from exoqc.inference.score import Scorer, ScoreResult, ScoreSettings
+    from exoqc.inference.score import (
+        Scorer,
+        ScoreResult,
+        ScoreSettings,
+        StageTimer,
+        scores_file_path,
+    )
     from exoqc.output import write_atomically
     from exoqc.training.registry import LoadedModel, load_model
 
     settings = settings or ScoreSettings()
-    output = Path(output)
-    if output.suffix.lower() not in (".csv", ".parquet"):
-        raise ExoqcInputError(output, "expected a scores file name ending in .csv or .parquet")
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = timings.get(stage, 0.0) + now - clock
-        clock = now
-
+    output = scores_file_path(output)
+    timer = StageTimer()
     tracking.configure()
     spark = spark or spark_session()
-    lap("start spark")
+    timer.lap("start spark")
     models = ship_models(spark, settings)
-    lap("load models")
+    timer.lap("load models")
     dataset = load_dataset(dataset_dir, errors="collect")
-    lap("read and validate")
+    timer.lap("read and validate")
     # The features and SHAP values come back only for the MLflow run's figures and input.
     collected = (_plan(spark, dataset, models, settings.n_reasons,
                        with_explanations=settings.log_to_mlflow)
                  .toArrow().to_pandas().sort_values("position", kind="stable")
                  .reset_index(drop=True))
-    lap("features, predict and explain (spark)")
+    timer.lap("features, predict and explain (spark)")
     columns = feature_names()
     internal = {"position", *columns}
     scores = collected.drop(columns=[c for c in collected
                                      if c in internal or c.startswith("shap_")])
     scores["in_domain"] = scores["in_domain"].astype("boolean")
     write_atomically(scores, output)
-    lap("write scores")
+    timer.lap("write scores")
     run_id = None
     if settings.log_to_mlflow:
         from mlflow import MlflowClient
@@ -631,8 +626,8 @@ def score_folder(
         run_id = log_scoring_run(dataset, features, scores, explained, scorer, output,
                                  settings.max_figures)
         MlflowClient().set_tag(run_id, "exoqc.engine", "spark")
-        lap("mlflow run")
-    return ScoreResult(scores, output, run_id, timings)
+        timer.lap("mlflow run")
+    return ScoreResult(scores, output, run_id, timer.seconds)
 
 
 def _explained(collected: pd.DataFrame, features: pd.DataFrame,
