@@ -17,41 +17,28 @@ Run: ``.venv/bin/python benchmarks/dls_resolution.py``
 from __future__ import annotations
 
 import numpy as np
-from scipy.constants import Boltzmann
 
 from exoqc.config import DLS_DEFAULTS
 from exoqc.features.dls.analysis import analyze_record
+from exoqc.features.dls.physics import scattering_vector_per_m
 from exoqc.features.dls.readers import DLSRecord
 from exoqc.features.dls.speed import single_threaded_blas
+from exoqc.simulate.dls import field_correlation, multitau_lags_s
 
 REALIZATIONS = 20
-
-
-def multitau_lags_s(n: int = 192, first_s: float = 0.5e-6) -> tuple[np.ndarray, np.ndarray]:
-    widths = [first_s] * 16
-    level = 1
-    while len(widths) < n:
-        widths += [first_s * 2**level] * 8
-        level += 1
-    widths = np.array(widths[:n])
-    return np.cumsum(widths), widths
-
-
 TAU, WIDTHS = multitau_lags_s()
 D = DLS_DEFAULTS
-Q = 4 * np.pi * D.medium_refractive_index / (D.wavelength_nm * 1e-9) * np.sin(
-    np.radians(D.angle_deg) / 2)
+Q = scattering_vector_per_m(D.wavelength_nm, D.angle_deg, D.medium_refractive_index)
 
 
 def analyse(populations, sigma: float, falling: bool, seed: int):
     u = np.linspace(-3, 3, 61)
-    g1 = np.zeros_like(TAU)
-    for median, sigma_ln, share in populations:
-        diameters = median * np.exp(sigma_ln * u)
-        weights = share * np.exp(-0.5 * u**2) / np.exp(-0.5 * u**2).sum()
-        rates = Boltzmann * D.temperature_k * Q**2 / (
-            3 * np.pi * D.viscosity_pa_s * diameters * 1e-9)
-        g1 += np.exp(-np.outer(TAU, rates)) @ weights
+    profile = np.exp(-0.5 * u**2) / np.exp(-0.5 * u**2).sum()
+    diameters = np.concatenate([median * np.exp(sigma_ln * u)
+                                for median, sigma_ln, _ in populations])
+    weights = np.concatenate([share * profile for _, _, share in populations])
+    g1 = field_correlation(TAU, diameters, weights, temperature_k=D.temperature_k,
+                           viscosity_pa_s=D.viscosity_pa_s, q_per_m=Q)
     sd = sigma * np.sqrt(64 * WIDTHS[0] / WIDTHS).clip(max=50) if falling else sigma
     rng = np.random.default_rng(seed)
     g2m1 = 0.9 * g1**2 + rng.normal(0.0, 1.0, TAU.size) * sd

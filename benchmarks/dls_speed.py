@@ -21,34 +21,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.constants import Boltzmann
 
 from exoqc.config import DLS_DEFAULTS
 from exoqc.dataset import load_dataset
 from exoqc.features.dls.analysis import analyze_record
+from exoqc.features.dls.physics import scattering_vector_per_m
 from exoqc.features.dls.readers import DLSRecord
 from exoqc.features.dls.speed import single_threaded_blas
 from exoqc.features.dls.table import dls_feature_table
 from exoqc.simulate import simulate_cohort
-
-
-def multitau_lags_s(n: int = 192, first_s: float = 0.5e-6) -> tuple[np.ndarray, np.ndarray]:
-    widths = [first_s] * 16
-    level = 1
-    while len(widths) < n:
-        widths += [first_s * 2**level] * 8
-        level += 1
-    widths = np.array(widths[:n])
-    return np.cumsum(widths), widths
+from exoqc.simulate.dls import multitau_lags_s, simulate_g2m1
 
 
 def realistic_records(count: int, seed: int) -> list[DLSRecord]:
     rng = np.random.default_rng(seed)
     tau, widths = multitau_lags_s()
     d = DLS_DEFAULTS
-    q = 4 * np.pi * d.medium_refractive_index / (d.wavelength_nm * 1e-9) * np.sin(
-        np.radians(d.angle_deg) / 2)
+    q = scattering_vector_per_m(d.wavelength_nm, d.angle_deg, d.medium_refractive_index)
     u = np.linspace(-3.5, 3.5, 57)
+    profile = np.exp(-0.5 * u**2) / np.exp(-0.5 * u**2).sum()
     records = []
     for i in range(count):
         populations = [(rng.uniform(60, 150), rng.uniform(0.2, 0.45), 1.0)]
@@ -56,19 +47,13 @@ def realistic_records(count: int, seed: int) -> list[DLSRecord]:
             populations.append((rng.uniform(300, 1200), 0.2, rng.uniform(0.02, 0.3)))
         if rng.random() < 0.3:
             populations.append((rng.uniform(15, 30), 0.15, rng.uniform(0.01, 0.05)))
-        g1 = np.zeros_like(tau)
-        mean_rate = 0.0
-        for median, sigma, share in populations:
-            diameters = median * np.exp(sigma * u)
-            weights = share * np.exp(-0.5 * u**2) / np.exp(-0.5 * u**2).sum()
-            rates = Boltzmann * d.temperature_k * q**2 / (
-                3 * np.pi * d.viscosity_pa_s * diameters * 1e-9)
-            g1 += np.exp(-np.outer(tau, rates)) @ weights
-            mean_rate += float(rates @ weights)
-        g1 /= sum(p[2] for p in populations)
+        diameters = np.concatenate([median * np.exp(sigma * u)
+                                    for median, sigma, _ in populations])
+        weights = np.concatenate([share * profile for _, _, share in populations])
         beta, counts, duration = rng.uniform(0.75, 0.95), rng.uniform(1e5, 5e5), 100.0
-        sd = np.sqrt(1 / (counts**2 * duration * widths) + beta**2 / (2 * mean_rate * duration))
-        g2m1 = beta * g1**2 + rng.normal(0.0, 1.0, tau.size) * sd
+        g2m1 = simulate_g2m1(tau, widths, diameters, weights, temperature_k=d.temperature_k,
+                             viscosity_pa_s=d.viscosity_pa_s, q_per_m=q, beta=beta,
+                             count_rate_cps=counts, duration_s=duration, rng=rng)
         records.append(DLSRecord(
             file="benchmark", record=i + 1, sample_name=f"S{i}", temperature_k=d.temperature_k,
             viscosity_pa_s=d.viscosity_pa_s, medium_refractive_index=d.medium_refractive_index,
