@@ -29,35 +29,22 @@ from pathlib import Path
 import numpy as np
 import shap
 import xgboost as xgb
+from scoring_setup import add_arguments, models_and_batch
+
+from exoqc.dataset import load_dataset
+from exoqc.features import build_features
+from exoqc.inference.score import Scorer, ScoreSettings, score
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-preps", type=int, default=10000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--train-preps", type=int, default=2000)
-    parser.add_argument("--n-trials", type=int, default=5)
-    parser.add_argument("--store", help="MLflow tracking URI that already has both models")
+    add_arguments(parser, n_preps=10000, repeats=3, train_preps=2000, n_trials=5)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="exoqc-score-bench-") as tmp:
         root = Path(tmp)
-        os.environ["MLFLOW_TRACKING_URI"] = args.store or f"sqlite:///{root / 'mlflow.db'}"
-        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-        from exoqc.dataset import load_dataset
-        from exoqc.features import build_features
-        from exoqc.inference.score import Scorer, ScoreSettings, score
-        from exoqc.simulate import simulate_cohort
-        from exoqc.training.job import TrainSettings, train
-
-        if not args.store:
-            print(f"training on {args.train_preps} preps ({args.n_trials} trials) ...",
-                  flush=True)
-            cohort = simulate_cohort(root / "train", args.train_preps, seed=4100)
-            train(cohort, settings=TrainSettings(n_trials=args.n_trials, n_jobs=args.jobs))
-        print(f"simulating {args.n_preps} preps to score ...", flush=True)
-        batch = simulate_cohort(root / "batch", args.n_preps, seed=4242)
+        batch = models_and_batch(args, root, args.jobs)
         settings = ScoreSettings(n_jobs=args.jobs)
         scorer = Scorer.load(settings)
 

@@ -26,39 +26,24 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+from scoring_setup import add_arguments, models_and_batch
+
+from exoqc.inference import spark as spark_engine
+from exoqc.inference.score import ScoreSettings, score
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-preps", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--train-preps", type=int, default=1000)
-    parser.add_argument("--n-trials", type=int, default=2)
-    parser.add_argument("--store", help="MLflow tracking URI that already has both models")
+    add_arguments(parser, n_preps=100_000, repeats=1, train_preps=1000, n_trials=2)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="local engine's processes; Spark gets local[JOBS]")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="exoqc-spark-bench-", dir="/tmp") as tmp:
         root = Path(tmp)
-        os.environ["MLFLOW_TRACKING_URI"] = args.store or f"sqlite:///{root / 'mlflow.db'}"
-        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
         os.environ["PYSPARK_SUBMIT_ARGS"] = f"--master local[{args.jobs}] pyspark-shell"
-        import pandas as pd
-
-        from exoqc.inference import spark as spark_engine
-        from exoqc.inference.score import ScoreSettings, score
-        from exoqc.simulate import simulate_cohort
-        from exoqc.training.job import TrainSettings, train
-
-        if not args.store:
-            print(f"training on {args.train_preps} preps ({args.n_trials} trials) ...",
-                  flush=True)
-            cohort = simulate_cohort(root / "train", args.train_preps, seed=4100)
-            train(cohort, settings=TrainSettings(n_trials=args.n_trials, n_jobs=args.jobs))
-        print(f"simulating {args.n_preps} preps to score ...", flush=True)
-        start = time.perf_counter()
-        batch = simulate_cohort(root / "batch", args.n_preps, seed=4242)
-        print(f"  {time.perf_counter() - start:.0f} s", flush=True)
+        batch = models_and_batch(args, root, args.jobs)
         settings = ScoreSettings(n_jobs=args.jobs, log_to_mlflow=False)
 
         start = time.perf_counter()
