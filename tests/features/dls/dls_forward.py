@@ -47,6 +47,37 @@ def lognormal_population(median_nm: float, sigma_ln: float, points: int = 81):
     return median_nm * np.exp(sigma_ln * u), np.exp(-0.5 * u**2)
 
 
+def field_correlation(
+    populations: Sequence[tuple[float, float, float]],
+    tau_s: np.ndarray,
+    conditions: dict | None = None,
+) -> tuple[np.ndarray, float]:
+    """g1(τ) = Σ I_j·exp(−Γ_j·τ) of populations (median nm, σ_ln, intensity share; σ_ln 0 =
+    one size), and the intensity-weighted mean decay rate Σ I_j·Γ_j in s⁻¹."""
+    conditions = {**WATER_25C, **(conditions or {})}
+    g1 = np.zeros_like(tau_s)
+    mean_rate = 0.0
+    for median, sigma_ln, share in populations:
+        if sigma_ln:
+            diameters, weights = lognormal_population(median, sigma_ln)
+        else:
+            diameters, weights = np.array([median]), np.array([1.0])
+        weights = share * weights / weights.sum()
+        rates = decay_rate_per_s(diameters, **conditions)
+        g1 += np.exp(-np.outer(tau_s, rates)) @ weights
+        mean_rate += float(rates @ weights)
+    return g1, mean_rate
+
+
+def correlator_noise_sd(widths_s: np.ndarray, mean_rate_per_s: float, *, beta: float,
+                        count_rate_kcps: float, duration_s: float) -> np.ndarray:
+    """σ of g2 − 1 per lag of a multi-tau correlator (Schätzel 1990):
+    σ² = 1/(I²·T·Δτ) + β²/(2Γ̄·T)."""
+    counts_per_s = count_rate_kcps * 1e3
+    return np.sqrt(1 / (counts_per_s**2 * duration_s * widths_s)
+                   + beta**2 / (2 * mean_rate_per_s * duration_s))
+
+
 def correlogram(
     populations: Sequence[tuple[float, float, float]],
     *,
@@ -61,26 +92,14 @@ def correlogram(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(τ, g2 − 1) of populations (median nm, σ_ln, intensity share); σ_ln 0 = one size.
 
-    g1 = Σ I_j·exp(−Γ_j·τ), g2 − 1 = β·g1² + baseline + noise; noise of a multi-tau
-    correlator (Schätzel 1990): σ² = 1/(I²·T·Δτ) + β²/(2Γ̄·T).
+    g2 − 1 = β·g1² + baseline + noise (:func:`field_correlation`,
+    :func:`correlator_noise_sd`).
     """
-    conditions = {**WATER_25C, **(conditions or {})}
     if tau_s is None:
         tau_s, widths_s = multitau_lags_s()
-    g1 = np.zeros_like(tau_s)
-    mean_rate = 0.0
-    for median, sigma_ln, share in populations:
-        if sigma_ln:
-            diameters, weights = lognormal_population(median, sigma_ln)
-        else:
-            diameters, weights = np.array([median]), np.array([1.0])
-        weights = share * weights / weights.sum()
-        rates = decay_rate_per_s(diameters, **conditions)
-        g1 += np.exp(-np.outer(tau_s, rates)) @ weights
-        mean_rate += float(rates @ weights)
-    counts_per_s = count_rate_kcps * 1e3
-    sd = np.sqrt(1 / (counts_per_s**2 * duration_s * widths_s)
-                 + beta**2 / (2 * mean_rate * duration_s))
+    g1, mean_rate = field_correlation(populations, tau_s, conditions)
+    sd = correlator_noise_sd(widths_s, mean_rate, beta=beta, count_rate_kcps=count_rate_kcps,
+                             duration_s=duration_s)
     rng = np.random.default_rng(seed)
     return tau_s, beta * g1**2 + baseline + rng.normal(0.0, 1.0, tau_s.size) * sd
 
