@@ -11,6 +11,8 @@ from exoqc.simulate import simulate_cohort
 
 SMALL_COHORT_SIZE = 120
 SMALL_COHORT_SEED = 11
+QUALITY_COHORT_SIZE = 500
+QUALITY_COHORT_SEED = 29
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +48,23 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) 
         results = train(small_cohort, target="all",
                         settings=TrainSettings(n_trials=2, n_folds=3, seed=0))
     return TrainedStore(uri=uri, cohort=small_cohort, results=results)
+
+
+@pytest.fixture(scope="session")
+def quality_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
+    """Both models trained once per session on 500 preparations (seed 29, 2 trials): the
+    smallest cohort whose ~100 held-out preparations show a model's lead over the rules
+    reliably (at 120, ~24 held-out preparations do not). For tests of model quality."""
+    from exoqc.training.job import TrainSettings, train
+
+    root = tmp_path_factory.mktemp("quality_store")
+    cohort = simulate_cohort(root / "cohort", QUALITY_COHORT_SIZE, QUALITY_COHORT_SEED)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        results = train(cohort, target="all",
+                        settings=TrainSettings(n_trials=2, n_folds=3, seed=0))
+    return TrainedStore(uri=uri, cohort=cohort, results=results)
 
 
 @pytest.fixture
