@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +39,9 @@ REGISTERED_MODELS = {"purity": "exoqc-purity", "potency": "exoqc-potency"}
 CHAMPION_ALIAS = "champion"
 STORE_LOCK_TIMEOUT_S = 600.0
 """Longest wait for another process' critical section (it holds the lock for seconds)."""
+STORE_LOCK_OBSERVERS: list[Callable[[str], None]] = []
+"""Called with ``"waiting"`` when :func:`store_lock` finds the lock held by another process
+and starts to wait for it (tests synchronise processes on it instead of sleeping)."""
 
 
 def tracking_uri(settings: Settings | None = None) -> str:
@@ -80,12 +83,17 @@ def store_lock(uri: str | None = None) -> Iterator[None]:
     db.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(db.with_name(f"{db.name}.lock"), timeout=STORE_LOCK_TIMEOUT_S)
     try:
-        lock.acquire()
+        lock.acquire(blocking=False)
     except Timeout:
-        raise TimeoutError(
-            f"{lock.lock_file}: another exoqc process has held the store's lock for "
-            f"{STORE_LOCK_TIMEOUT_S:.0f} s; if none is running, delete this file"
-        ) from None
+        for observer in STORE_LOCK_OBSERVERS:
+            observer("waiting")
+        try:
+            lock.acquire()
+        except Timeout:
+            raise TimeoutError(
+                f"{lock.lock_file}: another exoqc process has held the store's lock for "
+                f"{STORE_LOCK_TIMEOUT_S:.0f} s; if none is running, delete this file"
+            ) from None
     try:
         yield
     finally:

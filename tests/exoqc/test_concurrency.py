@@ -111,15 +111,43 @@ def test_two_trainings_and_a_scoring_at_once_on_a_new_store_lose_nothing(
 
 DECIDE = """
 import sys, time
+from pathlib import Path
 from exoqc import tracking
 from exoqc.training.registry import decide_champion
 
-def slow_evaluation(champion):
-    time.sleep(2)  # evaluating the champion on the held-out split takes a while
-    return 0.5
+version, role, events = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+
+def wait_for(*names):
+    # Polls for another process' event file; no assumption on how long anything takes.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        for name in names:
+            if (events / name).exists():
+                return name
+        time.sleep(0.01)
+    sys.exit(f"{role}: none of {names} happened")
+
+def mark(name):
+    (events / name).write_text(role)
 
 tracking.configure()
-decision = decide_champion("exoqc-purity", sys.argv[1], 0.9, "macro_f1", slow_evaluation)
+if role == "leader":
+    wait_for("follower-ready")
+
+    def evaluate_while_the_follower_waits(champion):
+        mark("leader-deciding")  # inside the store lock
+        if wait_for("follower-waiting", "follower-done") == "follower-done":
+            sys.exit("the follower decided while the leader held the store lock")
+        return 0.5
+
+    decision = decide_champion("exoqc-purity", version, 0.9, "macro_f1",
+                               evaluate_while_the_follower_waits)
+else:
+    mark("follower-ready")
+    wait_for("leader-deciding")
+    tracking.STORE_LOCK_OBSERVERS.append(lambda event: mark(f"follower-{event}"))
+    decision = decide_champion("exoqc-purity", version, 0.9, "macro_f1", lambda c: 0.5)
+    mark("follower-done")
 print(decision.previous_version)
 """
 
@@ -142,14 +170,18 @@ def test_concurrent_champion_decisions_see_each_other(model_folders, tmp_path, m
     client.set_registered_model_alias("exoqc-purity", tracking.CHAMPION_ALIAS, "1")
 
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    results = run_at_once([[sys.executable, "-c", DECIDE, version] for version in ("2", "3")],
-                          env, tmp_path)
+    events = tmp_path / "events"
+    events.mkdir()
+    # The leader evaluates the champion inside the store lock until the follower, which
+    # starts deciding only then, reports (through the lock's own observer) that it waits.
+    roles = {"2": "leader", "3": "follower"}
+    results = run_at_once([[sys.executable, "-c", DECIDE, version, role, str(events)]
+                           for version, role in roles.items()], env, tmp_path)
     seen = {}
-    for (code, output), version in zip(results, ("2", "3"), strict=True):
+    for (code, output), version in zip(results, roles, strict=True):
         assert code == 0, output[-3000:]
         seen[version] = output.strip().splitlines()[-1]
-    first = "2" if seen["2"] == "1" else "3"
-    second = "3" if first == "2" else "2"
-    assert seen == {first: "1", second: first}
+    assert seen == {"2": "1", "3": "2"}
+    assert (events / "follower-waiting").exists()
     champion = client.get_model_version_by_alias("exoqc-purity", tracking.CHAMPION_ALIAS)
-    assert str(champion.version) == second
+    assert str(champion.version) == "3"
