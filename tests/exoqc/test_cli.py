@@ -1,14 +1,21 @@
-"""The exoqc command lists the DESIGN subcommands."""
+"""The exoqc command has the DESIGN subcommands, each with its own help."""
 
+import typer
 from typer.testing import CliRunner
 
 from exoqc.cli import app
 
 runner = CliRunner()
+DESIGN_COMMANDS = {"simulate", "dls", "features", "train", "score", "ui"}
 
 
-def test_help_lists_design_subcommands():
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    for command in ("simulate", "dls", "features", "train", "score", "ui"):
-        assert command in result.output
+def test_the_design_subcommands_are_registered_by_name():
+    registered = set(typer.main.get_command(app).commands)
+    assert registered >= DESIGN_COMMANDS, DESIGN_COMMANDS - registered
+
+
+def test_each_design_subcommand_answers_its_own_help():
+    for command in sorted(DESIGN_COMMANDS):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        assert f"exoqc {command}" in result.output.replace("  ", " "), (command, result.output)
