@@ -59,6 +59,8 @@ def test_bimodal_60_and_400_nm_give_two_peaks_within_15_percent(small_share, see
     assert len(peaks) == 2
     assert peaks[0].diameter_nm == pytest.approx(60.0, rel=0.15)
     assert peaks[1].diameter_nm == pytest.approx(400.0, rel=0.15)
+    # Not tighter: over 20 seeds the 60 nm share errs by −0.02 to +0.11 (regularization
+    # spreads intensity between the two peaks, and the split between them assigns it).
     assert peaks[0].share == pytest.approx(small_share, abs=0.1)
     assert "multimodal" in result.flags
 
@@ -70,8 +72,13 @@ def test_a_broad_single_population_is_one_peak(seed):
     assert "multimodal" not in result.flags
     # Cumulants of the intensity-weighted log-normal: d_Z = d_med·exp(−σ²/2)... via Γ.
     z_expected = 100.0 * np.exp(-0.35**2 / 2)
-    assert result.z_average_nm == pytest.approx(z_expected, rel=0.05)
-    assert result.pdi == pytest.approx(np.exp(0.35**2) - 1, abs=0.05)
+    # Measured over seeds 0-29: d_Z within −0.2 % to +0.9 %; PDI (0.130) off by −0.031 to
+    # −0.003. The second-order cumulant fit of the early decay leaves the higher cumulants
+    # out, which biases the PDI of a broad distribution low, never high: hence the
+    # one-sided bound.
+    assert result.z_average_nm == pytest.approx(z_expected, rel=0.02)
+    pdi_expected = np.exp(0.35**2) - 1
+    assert pdi_expected - 0.04 <= result.pdi <= pdi_expected + 0.01
 
 
 def test_volume_and_number_follow_mie_theory():
