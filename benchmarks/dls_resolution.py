@@ -1,7 +1,9 @@
 """How well the DLS inversion resolves mixtures and avoids spurious peaks (simulated data).
 
 For each case, 20 noise realizations of a 192-lag multi-tau correlogram at 173°
-(g2 − 1 = 0.9·g1² + noise) are analysed with exoqc's full analysis:
+(g2 − 1 = 0.9·g1² + noise; g1 from the tests' independent forward model,
+``tests/features/dls/dls_forward.py``, log-normal populations over ±4σ) are analysed with
+exoqc's full analysis:
 
 - bimodal 60 nm + 400 nm (log-normal, σ_ln 0.1) at several intensity splits: how often both
   peaks (≥ 5 % each) come out within 15 % of the truth;
@@ -16,36 +18,35 @@ Run: ``.venv/bin/python benchmarks/dls_resolution.py``
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
-from exoqc.config import DLS_DEFAULTS
 from exoqc.features.dls.analysis import analyze_record
-from exoqc.features.dls.physics import scattering_vector_per_m
 from exoqc.features.dls.readers import DLSRecord
 from exoqc.features.dls.speed import single_threaded_blas
-from exoqc.simulate.dls import field_correlation, multitau_lags_s
+
+# The tests' independent forward model (its own physics, no exoqc code), so that a physics
+# error shared by exoqc's simulator and its analysis cannot cancel out in the figures.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "features" / "dls"))
+from dls_forward import WATER_25C, field_correlation, multitau_lags_s
 
 REALIZATIONS = 20
 TAU, WIDTHS = multitau_lags_s()
-D = DLS_DEFAULTS
-Q = scattering_vector_per_m(D.wavelength_nm, D.angle_deg, D.medium_refractive_index)
 
 
 def analyse(populations, sigma: float, falling: bool, seed: int):
-    u = np.linspace(-3, 3, 61)
-    profile = np.exp(-0.5 * u**2) / np.exp(-0.5 * u**2).sum()
-    diameters = np.concatenate([median * np.exp(sigma_ln * u)
-                                for median, sigma_ln, _ in populations])
-    weights = np.concatenate([share * profile for _, _, share in populations])
-    g1 = field_correlation(TAU, diameters, weights, temperature_k=D.temperature_k,
-                           viscosity_pa_s=D.viscosity_pa_s, q_per_m=Q)
+    g1, _ = field_correlation(populations, TAU)
     sd = sigma * np.sqrt(64 * WIDTHS[0] / WIDTHS).clip(max=50) if falling else sigma
     rng = np.random.default_rng(seed)
     g2m1 = 0.9 * g1**2 + rng.normal(0.0, 1.0, TAU.size) * sd
     record = DLSRecord(
-        file="sim", record=1, sample_name="sim", temperature_k=D.temperature_k,
-        viscosity_pa_s=D.viscosity_pa_s, medium_refractive_index=D.medium_refractive_index,
-        wavelength_nm=D.wavelength_nm, angle_deg=D.angle_deg, tau_s=TAU, g2m1=g2m1)
+        file="sim", record=1, sample_name="sim", temperature_k=WATER_25C["temperature_k"],
+        viscosity_pa_s=WATER_25C["viscosity_pa_s"],
+        medium_refractive_index=WATER_25C["refractive_index"],
+        wavelength_nm=WATER_25C["wavelength_nm"], angle_deg=WATER_25C["angle_deg"],
+        tau_s=TAU, g2m1=g2m1)
     return analyze_record(record)
 
 

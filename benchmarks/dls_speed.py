@@ -2,7 +2,8 @@
 
 1. 2,000 realistic 192-lag correlograms (multi-tau lags from 0.5 µs; an EV population of
    60–150 nm, σ_ln 0.2–0.45, with aggregates and lipoprotein-sized particles in some;
-   correlator noise after Schätzel): each is analysed completely (noise estimate, ISO 22412
+   correlator noise after Schätzel), from the tests' independent forward model
+   (``tests/features/dls/dls_forward.py``): each is analysed completely (noise estimate, ISO 22412
    cumulants, regularized inversion with GCV, Mie intensity/volume/number, peaks) on one
    core, BLAS single-threaded. Prints the median, 10th/90th percentiles and throughput.
 2. ``dls_feature_table`` on a simulated reference cohort (``exoqc simulate``, ~3 replicate
@@ -16,30 +17,29 @@ Run: ``.venv/bin/python benchmarks/dls_speed.py [--correlograms 2000] [--preps 1
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from exoqc.config import DLS_DEFAULTS
 from exoqc.dataset import load_dataset
 from exoqc.features.dls.analysis import analyze_record
-from exoqc.features.dls.physics import scattering_vector_per_m
 from exoqc.features.dls.readers import DLSRecord
 from exoqc.features.dls.speed import single_threaded_blas
 from exoqc.features.dls.table import dls_feature_table
 from exoqc.simulate import simulate_cohort
-from exoqc.simulate.dls import multitau_lags_s, simulate_g2m1
+
+# The tests' independent forward model (its own physics, no exoqc code), so that a physics
+# error shared by exoqc's simulator and its analysis cannot cancel out in the figures.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "features" / "dls"))
+from dls_forward import WATER_25C, correlogram, multitau_lags_s
 
 
 def realistic_records(count: int, seed: int) -> list[DLSRecord]:
     rng = np.random.default_rng(seed)
     tau, widths = multitau_lags_s()
-    d = DLS_DEFAULTS
-    q = scattering_vector_per_m(d.wavelength_nm, d.angle_deg, d.medium_refractive_index)
-    u = np.linspace(-3.5, 3.5, 57)
-    profile = np.exp(-0.5 * u**2) / np.exp(-0.5 * u**2).sum()
     records = []
     for i in range(count):
         populations = [(rng.uniform(60, 150), rng.uniform(0.2, 0.45), 1.0)]
@@ -47,18 +47,17 @@ def realistic_records(count: int, seed: int) -> list[DLSRecord]:
             populations.append((rng.uniform(300, 1200), 0.2, rng.uniform(0.02, 0.3)))
         if rng.random() < 0.3:
             populations.append((rng.uniform(15, 30), 0.15, rng.uniform(0.01, 0.05)))
-        diameters = np.concatenate([median * np.exp(sigma * u)
-                                    for median, sigma, _ in populations])
-        weights = np.concatenate([share * profile for _, _, share in populations])
         beta, counts, duration = rng.uniform(0.75, 0.95), rng.uniform(1e5, 5e5), 100.0
-        g2m1 = simulate_g2m1(tau, widths, diameters, weights, temperature_k=d.temperature_k,
-                             viscosity_pa_s=d.viscosity_pa_s, q_per_m=q, beta=beta,
-                             count_rate_cps=counts, duration_s=duration, rng=rng)
+        _, g2m1 = correlogram(populations, seed=int(rng.integers(2**31)), beta=beta,
+                              count_rate_kcps=counts / 1e3, duration_s=duration, tau_s=tau,
+                              widths_s=widths)
         records.append(DLSRecord(
-            file="benchmark", record=i + 1, sample_name=f"S{i}", temperature_k=d.temperature_k,
-            viscosity_pa_s=d.viscosity_pa_s, medium_refractive_index=d.medium_refractive_index,
-            wavelength_nm=d.wavelength_nm, angle_deg=d.angle_deg, count_rate_kcps=counts / 1e3,
-            tau_s=tau, g2m1=g2m1))
+            file="benchmark", record=i + 1, sample_name=f"S{i}",
+            temperature_k=WATER_25C["temperature_k"],
+            viscosity_pa_s=WATER_25C["viscosity_pa_s"],
+            medium_refractive_index=WATER_25C["refractive_index"],
+            wavelength_nm=WATER_25C["wavelength_nm"], angle_deg=WATER_25C["angle_deg"],
+            count_rate_kcps=counts / 1e3, tau_s=tau, g2m1=g2m1))
     return records
 
 
