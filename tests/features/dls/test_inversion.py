@@ -82,9 +82,9 @@ def recovers_60_and_400_nm(result) -> bool:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_bimodal_mixture_is_recovered_and_the_largest_lambda_would_miss_it(seed,
                                                                              monkeypatch):
-    # 300 kcps for 60 s, σ_ln 0.1 each. Measured over seeds 0-5: 63-67 nm and 414-434 nm,
-    # shares 0.38-0.49. The largest λ smears both into one broad hump (24 nm and 903 nm
-    # "means", 15 % near each). The smallest λ of the grid recovers this mixture too (the
+    # 300 kcps for 60 s, σ_ln 0.1 each. Measured over seeds 0-5: 60-62 nm and 403-416 nm,
+    # shares 0.38-0.50. The largest λ smears both into one broad hump (14-15 % of the
+    # intensity near each). The smallest λ of the grid recovers this mixture too (the
     # non-negativity constraint regularizes), so λ itself is pinned by the GCV test above.
     tau, g2m1 = correlogram([(60, 0.1, 0.5), (400, 0.1, 0.5)], seed=seed,
                             count_rate_kcps=300, duration_s=60)
