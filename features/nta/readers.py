@@ -606,7 +606,11 @@ def _read_csv(file: str, lines: Sequence[str]) -> list[NTASample]:
         raise NTAFormatError(file, "no header line: expected a CSV header", line=len(lines))
     sep = sniff_delimiter(lines[header_at - 1])
     names = [c.strip().strip('"').lower() for c in lines[header_at - 1].split(sep)]
-    size_col = next(names.index(n) for n in _SIZE_COLUMNS if n in names)
+    size_col = next((names.index(n) for n in _SIZE_COLUMNS if n in names), None)
+    if size_col is None:
+        raise NTAFormatError(file, f"no column size_nm in the header split at {sep!r}: "
+                             "expected size_nm and concentration, or size_nm alone (one row "
+                             "per tracked particle)", line=header_at)
     conc_col = next((names.index(n) for n in _CONCENTRATION_COLUMNS if n in names), None)
     sample_col = next((names.index(n) for n in _SAMPLE_COLUMNS if n in names), None)
     video_col = names.index("video") if "video" in names else None
