@@ -84,6 +84,19 @@ def dls(
 
 
 @app.command()
+def nta(
+    files: Annotated[
+        list[Path], typer.Argument(help="NTA exports (NanoSight ExperimentSummary.csv, "
+                                   "ZetaView .txt, CSV).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the DESIGN JSON list.")] = False,
+) -> None:
+    """Analyse NTA files: concentration, size statistics, video agreement and flags per sample."""
+    from exoqc.features.nta.report import run_nta_command
+
+    raise typer.Exit(run_nta_command(files, as_json))
+
+
+@app.command()
 def features(
     dataset_dir: Annotated[Path, typer.Argument(help="Prep dataset folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="FEATURES.parquet or .csv")],
