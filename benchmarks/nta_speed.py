@@ -7,7 +7,10 @@ one DLS record; and ``exoqc score`` throughput with NTA exports present.
    were developed on). Prints the median, p90 and files per second per layout, beside the
    median of a complete DLS analysis of a realistic 192-lag correlogram
    (``dls_speed.realistic_records``, the README's DLS figure).
-2. Scoring: both models trained on a cohort with NTA exports for half its preparations
+2. DLS/NTA agreement on a simulated cohort (seed 9002, every preparation with an NTA
+   export): the DLS Z-average over the NTA mode by purity class, and how often it exceeds
+   ``NTA_DLS_RATIO_MAX`` (``--agreement-preps``).
+3. Scoring: both models trained on a cohort with NTA exports for half its preparations
    (``--train-preps``, ``--n-trials``), then the same simulated batch scored with and
    without its NTA exports (``exoqc simulate --nta-share 0.5`` and ``0``: the same
    preparations, the same other files), median of ``--repeats``.
@@ -70,6 +73,26 @@ def per_file(n_files: int, root: Path) -> None:
           f"p90 {np.percentile(ms, 90):.2f} ms; {len(ms) / ms.sum() * 1e3:.0f} records/s")
 
 
+def agreement(n_preps: int, root: Path) -> None:
+    import pandas as pd
+
+    from exoqc.dataset import load_dataset
+    from exoqc.features.build import build_features
+    from exoqc.features.nta.table import NTA_DLS_RATIO_MAX
+
+    cohort = simulate_cohort(root / "agreement", n_preps, seed=9002, nta_share=1.0)
+    dataset = load_dataset(cohort)
+    frame = build_features(dataset, n_jobs=1).frame
+    table = pd.DataFrame({"ratio": frame["nta_dls_z_average_to_mode"],
+                          "purity": dataset.preps["purity_class"]}).dropna()
+    print(f"DLS Z-average / NTA mode, {len(table)} simulated preps (seed 9002):")
+    for purity, group in table.groupby("purity", sort=False):
+        p25, p50, p75 = group["ratio"].quantile([0.25, 0.5, 0.75])
+        above = (group["ratio"] > NTA_DLS_RATIO_MAX).mean()
+        print(f"  purity {purity:6}: median {p50:.2f} (quartiles {p25:.2f}-{p75:.2f}); "
+              f"{above:.0%} above {NTA_DLS_RATIO_MAX:g}")
+
+
 def scoring(args: argparse.Namespace, root: Path) -> None:
     from exoqc.inference.score import Scorer, ScoreSettings, score
     from exoqc.training.job import TrainSettings, train
@@ -109,10 +132,12 @@ def main() -> None:
     parser.add_argument("--n-trials", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--store", help="MLflow tracking URI that already has both models")
+    parser.add_argument("--agreement-preps", type=int, default=400)
     parser.add_argument("--skip-scoring", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="exoqc-nta-bench-") as tmp:
         per_file(args.files, Path(tmp))
+        agreement(args.agreement_preps, Path(tmp))
         if not args.skip_scoring:
             scoring(args, Path(tmp))
 
