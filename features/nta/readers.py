@@ -110,10 +110,6 @@ class NTASample:
     def n_videos(self) -> int:
         return int(self.video_concentration_per_ml.shape[0])
 
-    def error(self, message: str) -> NTAFormatError:
-        """An :class:`NTAFormatError` about this sample."""
-        return NTAFormatError(self.file, message, line=self.line, record=self.record)
-
 
 def read_nta_file(path: Path) -> list[NTASample]:
     """All samples of an NTA export, its format detected from the content."""
@@ -474,11 +470,8 @@ _ZETAVIEW_KEYS = {
     "sample": "sample", "software": "software", "temperature": "temperature_c",
     "viscosity": "viscosity_cp", "dilution": "dilution", "number of traces": "traces",
     "average number of particles": "particles_per_frame", "sensitivity": "sensitivity",
-    "minimum brightness": "threshold", "positions": "positions",
-    "original concentration": "concentration", "median number (d50)": "d50",
-    "median number": "d50",
+    "minimum brightness": "threshold",
 }
-_ZETAVIEW_TEXT_FIELDS = {"sample", "software"}
 
 
 def _read_zetaview(file: str, lines: Sequence[str]) -> list[NTASample]:
@@ -490,7 +483,8 @@ def _read_zetaview(file: str, lines: Sequence[str]) -> list[NTASample]:
         if not sep:
             continue
         key = key.strip().lower()
-        value = value.strip().lstrip(":").strip()
+        # A line may hold a second key after a tab ("Software: ...\tAnalyze: ...").
+        value = value.strip().lstrip(":").strip().split("\t")[0].strip()
         if key in _ZETAVIEW_KEYS:
             values.setdefault(_ZETAVIEW_KEYS[key], (value, number))
         elif key in ("particle drift check result", "cell check result") and value and \
@@ -565,8 +559,6 @@ def _read_zetaview(file: str, lines: Sequence[str]) -> list[NTASample]:
         camera_level=() if sensitivity is None else (sensitivity,),
         detection_threshold=() if threshold is None else (threshold,),
         software=values.get("software", ("", 0))[0],
-        reported_concentration_per_ml=number_of("concentration", "original concentration"),
-        reported_d50_nm=number_of("d50", "median number (D50)"),
         instrument_warnings=tuple(warnings), line=header_at + 1,
     )]
 

@@ -128,6 +128,7 @@ def test_synthetic_zetaview_export(tmp_path):
     assert sample.instrument == "zetaview" and sample.sample_name == "EV prep 11"
     assert sample.dilution_factor == ZETAVIEW_DILUTION
     assert sample.temperature_c == 23.91 and sample.camera_level == (80.0,)
+    assert sample.software == "ZetaView (version 8.05.16 SP3)"
     np.testing.assert_allclose(sample.diameter_nm, centres)
     # The concentration column is of the diluted suspension: × dilution.
     expected = counts * ZETAVIEW_CM3_PER_TRACE * ZETAVIEW_DILUTION
