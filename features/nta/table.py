@@ -42,10 +42,11 @@ __all__ = [
 
 _SOURCE = "NTA"
 NTA_DLS_RATIO_MAX = 2.0
-"""DLS Z-average over NTA mode above which the two disagree. For the log-normal size
-distributions of clean EV preparations the intensity-weighted Z-average lies 1.1-1.8× the
-number mode NTA sees (docs/nta.md measures it on the simulator's clean preparations); a
-ratio above 2 needs particles DLS sees and NTA does not count: aggregates, large debris."""
+"""DLS Z-average over NTA mode above which the two disagree. The intensity-weighted
+Z-average of a log-normal EV population lies above the number mode NTA sees; on a
+simulated cohort the ratio's quartiles are 1.46-2.01 for high-purity preparations and
+1.73-5.03 for low-purity ones (docs/nta.md, benchmarks/nta_speed.py): above 2 the light DLS
+sees comes from particles NTA hardly counts, aggregates and large debris."""
 COUNTS_SPREAD_FACTOR = 3.0
 COUNTS_SPREAD_MIN = 0.05
 """``particles_per_ml`` in preps.csv and the export disagree when they differ by more than
@@ -112,7 +113,7 @@ def _catalog() -> tuple[FeatureInfo, ...]:
                     "instrument file. Empty without BCA, without a dilution factor or with "
                     "a zero count.", "NTA/BCA"),
         FeatureInfo("nta_dls_z_average_to_mode", "DLS Z-average / NTA mode", "ratio",
-                    "DLS Z-average over the NTA mode diameter: near 1-1.8 for EV "
+                    "DLS Z-average over the NTA mode diameter: about 1.5-2 for pure EV "
                     "preparations, higher when aggregates or large contaminants dominate the "
                     "scattered light that NTA's number count hardly sees.", "NTA/DLS"),
         FeatureInfo("nta_dls_disagreement", "NTA and DLS disagree", "0/1",
