@@ -54,13 +54,17 @@ def simulate(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the prep dataset into.")],
     n_preps: Annotated[int, typer.Option("--n-preps", min=1, help="Preparations.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 1,
+    nta_share: Annotated[
+        float, typer.Option("--nta-share", min=0.0, max=1.0,
+                            help="Share of preparations with an NTA export (nta/); 0: none.")
+    ] = 0.0,
 ) -> None:
     """Write a simulated, labelled reference cohort as a prep dataset folder."""
     from exoqc.errors import ExoqcInputError
     from exoqc.simulate import simulate_cohort, summary_lines
 
     try:
-        root = simulate_cohort(out_dir, n_preps, seed)
+        root = simulate_cohort(out_dir, n_preps, seed, nta_share=nta_share)
     except ExoqcInputError as error:
         typer.echo(f"exoqc simulate: {error}", err=True)
         raise typer.Exit(1) from None
@@ -81,6 +85,19 @@ def dls(
     from exoqc.features.dls.report import run_dls_command
 
     raise typer.Exit(run_dls_command(files, as_json, particle_ri))
+
+
+@app.command()
+def nta(
+    files: Annotated[
+        list[Path], typer.Argument(help="NTA exports (NanoSight ExperimentSummary.csv, "
+                                   "ZetaView .txt, CSV).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the DESIGN JSON list.")] = False,
+) -> None:
+    """Analyse NTA files: concentration, size statistics, video agreement and flags per sample."""
+    from exoqc.features.nta.report import run_nta_command
+
+    raise typer.Exit(run_nta_command(files, as_json))
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """The prep dataset folder: load it into one typed object and validate it.
 
 Folder layout (see DESIGN.md): ``preps.csv`` (one row per preparation), optional
-``markers.csv`` (long format), ``cargo.csv`` and a ``dls/`` folder of instrument exports.
+``markers.csv`` (long format), ``cargo.csv`` and ``dls/`` and ``nta/`` folders of
+instrument exports.
 
 Validation never drops a preparation silently. Each problem is recorded with the file, the
 line and what was expected. A problem that belongs to one preparation marks only that
@@ -29,6 +30,7 @@ PREPS_FILE = "preps.csv"
 MARKERS_FILE = "markers.csv"
 CARGO_FILE = "cargo.csv"
 DLS_DIR = "dls"
+NTA_DIR = "nta"
 
 PURITY_CLASSES = ("high", "medium", "low")
 POTENCY_CLASSES = ("potent", "subpotent")
@@ -50,7 +52,8 @@ COUNT_COLUMNS = ("particles_per_ml", "protein_ug_per_ml")
 MARKER_ASSAYS = ("wb", "elisa", "ms", "flow")
 UNSPECIFIED_ASSAY = "unspecified"
 
-_TEXT_PREP_COLUMNS = ("batch", "isolation_method", "dls_file", "dls_record")
+_TEXT_PREP_COLUMNS = ("batch", "isolation_method", "dls_file", "dls_record", "nta_file",
+                      "nta_record")
 
 # Spellings labs use for the isolation methods of DESIGN.md.
 _ISOLATION_SYNONYMS = {
@@ -128,6 +131,11 @@ class Dataset:
     def dls_path(self, prep_id: str) -> Path | None:
         """The DLS export of a preparation, or ``None`` when it has none."""
         name = self.preps.at[prep_id, "dls_file"] if "dls_file" in self.preps else ""
+        return self.root / name if isinstance(name, str) and name else None
+
+    def nta_path(self, prep_id: str) -> Path | None:
+        """The NTA export of a preparation, or ``None`` when it has none."""
+        name = self.preps.at[prep_id, "nta_file"] if "nta_file" in self.preps else ""
         return self.root / name if isinstance(name, str) and name else None
 
     def has_labels(self, target: str) -> bool:
@@ -251,38 +259,41 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
     for column in _TEXT_PREP_COLUMNS:
         if column not in preps:
             preps[column] = ""
-    _resolve_dls_files(root, preps, line_of, problems)
+    _resolve_instrument_files(root, preps, line_of, problems, "dls_file", DLS_DIR, "DLS")
+    _resolve_instrument_files(root, preps, line_of, problems, "nta_file", NTA_DIR, "NTA")
     return preps
 
 
-def _resolve_dls_files(
-    root: Path, preps: pd.DataFrame, line_of: pd.Series, problems: list[Problem]
+def _resolve_instrument_files(
+    root: Path, preps: pd.DataFrame, line_of: pd.Series, problems: list[Problem],
+    column: str, folder: str, what: str,
 ) -> None:
-    """Check each ``dls_file``; without one, take ``dls/<prep_id>.*`` when exactly one exists."""
-    dls_dir = root / DLS_DIR
+    """Check each ``dls_file`` (``nta_file``); without one, take ``dls/<prep_id>.*``
+    (``nta/<prep_id>.*``) when exactly one exists."""
+    directory = root / folder
     by_stem: dict[str, list[str]] = defaultdict(list)
-    if dls_dir.is_dir():
-        for path in dls_dir.iterdir():
+    if directory.is_dir():
+        for path in directory.iterdir():
             if path.is_file():
-                by_stem[path.stem].append(f"{DLS_DIR}/{path.name}")
-    for prep_id, name in preps["dls_file"].items():
+                by_stem[path.stem].append(f"{folder}/{path.name}")
+    for prep_id, name in preps[column].items():
         if not name:
             candidates = by_stem.get(prep_id, [])
             if len(candidates) == 1:
-                preps.at[prep_id, "dls_file"] = candidates[0]
+                preps.at[prep_id, column] = candidates[0]
             continue
         relative = Path(name)
         if relative.is_absolute() or ".." in relative.parts:
             # Only files of the dataset are read: a path out of it could put another file's
             # content into error messages and the scores file.
-            message = (f"DLS file {quoted(name)} is outside the dataset folder: expected a "
+            message = (f"{what} file {quoted(name)} is outside the dataset folder: expected a "
                        f"path relative to {root}, inside it")
         elif not (root / relative).is_file():
-            message = f"DLS file {quoted(name)} not found: expected a path relative to {root}"
+            message = f"{what} file {quoted(name)} not found: expected a path relative to {root}"
         else:
             continue
         problems.append(Problem(PREPS_FILE, message, line=int(line_of[prep_id]),
-                                column="dls_file", prep_id=prep_id))
+                                column=column, prep_id=prep_id))
 
 
 def _optional_table(root: Path, name: str, required: tuple[str, ...],

@@ -74,3 +74,7 @@ class DatasetError(ExoqcInputError):
 
 class DLSFormatError(ExoqcInputError):
     """A DLS export that cannot be read or analysed."""
+
+
+class NTAFormatError(ExoqcInputError):
+    """An NTA (nanoparticle tracking analysis) export that cannot be read or analysed."""

@@ -69,7 +69,9 @@ def read_text(path: Path, max_bytes: int = MAX_TABLE_BYTES) -> str:
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
-def _delimiter(header_line: str) -> str:
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of a table (comma, semicolon or tab): the one its header line has most
+    of (ties go to the comma)."""
     counts = {sep: header_line.count(sep) for sep in (",", ";", "\t")}
     return max(counts, key=lambda sep: counts[sep])
 
@@ -87,7 +89,7 @@ def read_table(path: Path) -> pd.DataFrame:
     text = read_text(path).lstrip("\ufeff")
     if not text.strip():
         raise ExoqcInputError(path, "file is empty: expected a header line and rows", line=1)
-    sep = _delimiter(_FIRST_LINE.match(text).group())
+    sep = sniff_delimiter(_FIRST_LINE.match(text).group())
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []

@@ -2,7 +2,7 @@
 
 Training and scoring both call :func:`build_features`, so a preparation gets the same
 numbers in both. NaN means "not measured" (or undefined, see the catalog); a preparation
-whose input has errors (the loader's, or an unreadable DLS export) keeps its row, all NaN,
+whose input has errors (the loader's, an unreadable DLS or NTA export) keeps its row, all NaN,
 and its messages are in :attr:`FeatureTable.errors`. Apart from the DLS inversion (run in
 parallel by :mod:`exoqc.features.dls.table`) everything is vectorized over preparations.
 """
@@ -25,6 +25,7 @@ from exoqc.features.catalog import feature_names
 from exoqc.features.composition import composition_features, prep_record_features
 from exoqc.features.dls.table import DLS_FEATURES, dls_feature_table
 from exoqc.features.markers import marker_features
+from exoqc.features.nta.table import NTA_FEATURES, nta_feature_table, particles_from_nta
 from exoqc.output import write_atomically
 
 
@@ -36,7 +37,8 @@ class FeatureTable:
     :func:`~exoqc.features.catalog.feature_names` (float64). ``errors``: messages of the
     preparations that could not be featurized (their rows are all NaN). ``warnings``:
     messages about preparations that were featurized but that a scientist should know of.
-    ``timings_s``: seconds spent on the DLS files (reading and analysis) and on the rest.
+    ``timings_s``: seconds spent on the DLS files (reading and analysis), the NTA files and
+    the rest.
     """
 
     frame: pd.DataFrame
@@ -65,11 +67,18 @@ def build_features(
     _check_columns(dls, [f.name for f in DLS_FEATURES], "dls_feature_table")
     for prep_id, message in dls_errors.items():
         errors.setdefault(prep_id, []).append(message)
+    nta, nta_errors, nta_warnings = nta_feature_table(dataset, usable, dls=dls)
+    _check_columns(nta, [f.name for f in NTA_FEATURES], "nta_feature_table")
+    for prep_id, message in nta_errors.items():
+        errors.setdefault(prep_id, []).append(message)
+    nta_done = time.perf_counter()
 
-    composition, composition_warnings = composition_features(dataset.preps)
+    # particles_per_ml from the NTA export where preps.csv leaves it empty (DESIGN).
+    composition, composition_warnings = composition_features(
+        particles_from_nta(dataset.preps, nta))
     markers, marker_warnings = marker_features(dataset)
     cargo, cargo_warnings = cargo_features(dataset.cargo, prep_ids)
-    parts = [dls, composition, markers, cargo, prep_record_features(dataset.preps)]
+    parts = [dls, nta, composition, markers, cargo, prep_record_features(dataset.preps)]
     index = pd.Index(prep_ids, name="prep_id")
     frame = pd.concat([part.reindex(index) for part in parts], axis=1)
     _check_columns(frame, feature_names(), "the feature extractors")
@@ -77,7 +86,7 @@ def build_features(
     frame.loc[frame.index.isin(list(errors))] = np.nan
 
     warnings = {prep_id: list(messages) for prep_id, messages in dataset.warnings.items()}
-    for extra in (composition_warnings, marker_warnings, cargo_warnings):
+    for extra in (nta_warnings, composition_warnings, marker_warnings, cargo_warnings):
         for prep_id, messages in extra.items():
             if prep_id not in errors:
                 warnings.setdefault(prep_id, []).extend(messages)
@@ -86,8 +95,8 @@ def build_features(
         frame=frame,
         errors=dict(sorted(errors.items(), key=lambda item: order[item[0]])),
         warnings=dict(sorted(warnings.items(), key=lambda item: order[item[0]])),
-        timings_s={"dls": dls_done - start,
-                   "markers, counts, cargo": time.perf_counter() - dls_done},
+        timings_s={"dls": dls_done - start, "nta": nta_done - dls_done,
+                   "markers, counts, cargo": time.perf_counter() - nta_done},
     )
 
 

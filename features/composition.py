@@ -31,7 +31,8 @@ COMPOSITION_FEATURES: tuple[FeatureInfo, ...] = (
         "Particle concentration (NTA)",
         "particles/mL",
         "Particle concentration measured by nanoparticle tracking analysis, as written in "
-        "preps.csv. NTA sees particles above roughly 50 nm.",
+        "preps.csv; when that cell is empty, the NTA export's dilution-corrected "
+        "concentration (nta_file). NTA sees particles above roughly 50 nm.",
         "NTA",
     ),
     FeatureInfo(

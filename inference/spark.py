@@ -27,7 +27,8 @@ a NaN in a floating-point column counts as not measured):
 
 - ``preps``: ``prep_id`` (unique) and the optional columns of ``preps.csv`` (README.md):
   ``batch``, ``isolation_method``, ``particles_per_ml``, ``protein_ug_per_ml``,
-  ``dls_file`` (path relative to ``dls_root``, or absolute), ``dls_record``, free-text
+  ``dls_file`` (path relative to ``dls_root``, or absolute), ``dls_record``, ``nta_file``
+  and ``nta_record`` (the same for NTA exports, also under ``dls_root``), free-text
   source columns. Label and assay-readout columns are validated but not needed.
 - ``markers`` (optional): ``prep_id, marker, intensity`` and optional ``assay, run, unit``.
 - ``cargo`` (optional): ``prep_id, target, delta_ct``.

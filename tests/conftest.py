@@ -13,16 +13,21 @@ SMALL_COHORT_SIZE = 120
 SMALL_COHORT_SEED = 11
 QUALITY_COHORT_SIZE = 500
 QUALITY_COHORT_SEED = 29
+SMALL_COHORT_NTA_SHARE = 0.5
+"""Half the small cohort's preparations have an NTA export (nta/), so that every test on
+it (training, scoring, Spark) carries NTA features like any other."""
 
 
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A simulated prep dataset folder of 120 preparations (seed 11), written once per session.
+    """A simulated prep dataset folder of 120 preparations (seed 11), half of them with an
+    NTA export, written once per session.
 
     Read-only by convention: tests that change files must copy it first.
     """
     return simulate_cohort(tmp_path_factory.mktemp("small_cohort") / "cohort",
-                           SMALL_COHORT_SIZE, SMALL_COHORT_SEED)
+                           SMALL_COHORT_SIZE, SMALL_COHORT_SEED,
+                           nta_share=SMALL_COHORT_NTA_SHARE)
 
 
 @dataclass(frozen=True)

@@ -116,18 +116,25 @@ def nta_efficiency(comp: Composition, threshold_diameter_nm: np.ndarray) -> np.n
     per batch as the intensity of an EV (n = 1.39) of ``threshold_diameter_nm``: detection
     probability 1 / (1 + (I_threshold / I)^1.5). Particles above 1 µm are counted half the time.
     """
+    efficiency = np.empty(comp.number_per_ml.shape)
+    for k, seen in nta_seen_fractions(comp, threshold_diameter_nm):
+        efficiency[:, k] = seen.sum(axis=1)
+    return efficiency
+
+
+def nta_seen_fractions(comp: Composition, threshold_diameter_nm: np.ndarray):
+    """For each population k: (k, the fraction of its particles in each diameter-grid bin
+    that NTA counts), shape (n_preps, n_grid); see :func:`nta_efficiency`."""
     indices = np.unique(comp.refractive_index)
     table = np.log(mie_intensity_table(np.append(indices, 1.39), NTA_WAVELENGTH_NM,
                                        NTA_ANGLE_DEG))
     log_threshold = np.interp(np.log(threshold_diameter_nm), np.log(DIAMETER_GRID_NM), table[-1])
     in_range = np.where(DIAMETER_GRID_NM > NTA_UPPER_DIAMETER_NM, 0.5, 1.0)
-    efficiency = np.empty(comp.number_per_ml.shape)
-    for k in range(efficiency.shape[1]):
+    for k in range(comp.number_per_ml.shape[1]):
         grid_fraction = size_distribution(comp.median_nm[:, k], comp.sigma_ln[:, k])
         log_intensity = table[np.searchsorted(indices, comp.refractive_index[:, k])]
         seen = 1.0 / (1.0 + np.exp(-NTA_THRESHOLD_SLOPE * (log_intensity - log_threshold[:, None])))
-        efficiency[:, k] = (grid_fraction * seen * in_range).sum(axis=1)
-    return efficiency
+        yield k, grid_fraction * seen * in_range
 
 
 def measure_counts(comp: Composition, batch_index: np.ndarray, n_batches: int,
@@ -149,7 +156,7 @@ def measure_counts(comp: Composition, batch_index: np.ndarray, n_batches: int,
     bca = np.maximum(bca, BCA_LIMIT_UG_PER_ML)
     bca = np.where(rng.random(n) < BCA_MISSING, np.nan, bca)
     return pd.DataFrame({"particles_per_ml": particles, "protein_ug_per_ml": bca,
-                         "nta_threshold_nm": threshold})
+                         "nta_threshold_nm": threshold, "nta_batch_bias": nta_bias})
 
 
 # --- markers ----------------------------------------------------------------------------

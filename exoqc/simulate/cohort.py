@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from exoqc.dataset import ASSAY_READOUTS, CARGO_FILE, DLS_DIR, MARKERS_FILE, PREPS_FILE
+from exoqc.dataset import ASSAY_READOUTS, CARGO_FILE, DLS_DIR, MARKERS_FILE, NTA_DIR, PREPS_FILE
 from exoqc.errors import ExoqcInputError
 from exoqc.features.dls.mie import scattering_intensity
 from exoqc.features.dls.physics import scattering_vector_per_m
-from exoqc.simulate import assays, dls
+from exoqc.simulate import assays, dls, nta
 from exoqc.simulate import parameters as par
 from exoqc.simulate.composition import Composition, sample_composition
 
@@ -66,24 +66,28 @@ def _prepare_folder(out_dir: Path) -> None:
                 "empty or new folder, so that no file of yours is overwritten")
         for name in (PREPS_FILE, MARKERS_FILE, CARGO_FILE, TRUTH_FILE):
             (out_dir / name).unlink(missing_ok=True)
-        dls_dir = out_dir / DLS_DIR
-        if dls_dir.is_dir():
-            for path in dls_dir.iterdir():
-                if path.suffix in (".txt", ".csv") and path.is_file():
-                    path.unlink()
+        for folder in (DLS_DIR, NTA_DIR):
+            if (out_dir / folder).is_dir():
+                for path in (out_dir / folder).iterdir():
+                    if path.suffix in (".txt", ".csv") and path.is_file():
+                        path.unlink()
     (out_dir / DLS_DIR).mkdir(parents=True, exist_ok=True)
 
 
-def simulate_cohort(out_dir: Path, n_preps: int, seed: int) -> Path:
+def simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float = 0.0) -> Path:
     """Simulate ``n_preps`` labelled preparations and write them as a prep dataset folder.
 
     Writes ``preps.csv`` (with labels and readouts), ``markers.csv``, ``cargo.csv``, ``dls/``
     (Zetasizer wide exports and generic CSV correlograms) and ``simulation_truth.csv``.
     The same seed gives byte-identical files; batch and preparation ids carry the seed.
-    Returns ``out_dir``.
+    ``nta_share`` > 0 also writes NTA exports (NanoSight or ZetaView, ``nta/``) for about that
+    share of the preparations and the ``nta_file``/``nta_record`` columns; their randomness
+    has its own stream, so every other file is the same as without them. Returns ``out_dir``.
     """
     if n_preps < 1:
         raise ValueError(f"n_preps must be at least 1, got {n_preps}")
+    if not 0.0 <= nta_share <= 1.0:
+        raise ValueError(f"nta_share must be between 0 and 1, got {nta_share}")
     out_dir = Path(out_dir)
     _prepare_folder(out_dir)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
@@ -98,7 +102,14 @@ def simulate_cohort(out_dir: Path, n_preps: int, seed: int) -> Path:
     dls_truth = _write_dls(out_dir, comp, streams[5])
     share = comp.ev_protein_share
     purity = par.purity_class(share)
-    _write_preps(out_dir, comp, counts, dls_truth, purity, function, streams[6])
+    nta_files = None
+    if nta_share > 0:
+        # The eighth child of the seed: the first seven streams stay what they were.
+        nta_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+        nta_files = nta.write_nta_exports(
+            out_dir, comp, counts["nta_threshold_nm"].to_numpy(),
+            counts["nta_batch_bias"].to_numpy(), nta_share, nta_rng)
+    _write_preps(out_dir, comp, counts, dls_truth, purity, function, streams[6], nta_files)
     markers.to_csv(out_dir / MARKERS_FILE, index=False, lineterminator="\n")
     cargo.to_csv(out_dir / CARGO_FILE, index=False, lineterminator="\n")
     _write_truth(out_dir, comp, counts, share, purity, function, dls_truth,
@@ -185,7 +196,7 @@ def _text(values, fmt: str) -> list[str]:
 
 def _write_preps(out_dir: Path, comp: Composition, counts: pd.DataFrame,
                  dls_truth: pd.DataFrame, purity: np.ndarray, function: pd.DataFrame,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, nta_files: list[str] | None = None) -> None:
     p = comp.preps
     spelling_of_batch = [
         {m: str(rng.choice(s)) if rng.random() < 0.25 else m for m, s in _METHOD_SPELLINGS.items()}
@@ -202,6 +213,7 @@ def _write_preps(out_dir: Path, comp: Composition, counts: pd.DataFrame,
         "protein_ug_per_ml": _text(counts["protein_ug_per_ml"], ".4g"),
         "dls_file": dls_truth["dls_file"],
         "dls_record": "",
+        **({} if nta_files is None else {"nta_file": nta_files, "nta_record": ""}),
         "purity_class": purity,
         "potency_class": function["potency_class"],
     })
@@ -240,6 +252,8 @@ def summary_lines(root: Path) -> list[str]:
     markers = pd.read_csv(root / MARKERS_FILE, dtype=str)
     cargo = pd.read_csv(root / CARGO_FILE, dtype=str)
     dls_files = preps["dls_file"][preps["dls_file"] != ""]
+    nta_files = preps.get("nta_file", pd.Series(dtype=str))
+    nta_files = nta_files[nta_files != ""]
 
     def counts(column: str, labels: tuple[str, ...]) -> str:
         found = preps[column].value_counts()
@@ -252,7 +266,9 @@ def summary_lines(root: Path) -> list[str]:
         f"DLS exports: {dls_files.str.endswith('.txt').sum()} Zetasizer, "
         f"{dls_files.str.endswith('.csv').sum()} generic CSV; "
         f"{(preps['particles_per_ml'] != '').sum()} with NTA, "
-        f"{(preps['protein_ug_per_ml'] != '').sum()} with BCA",
+        f"{(preps['protein_ug_per_ml'] != '').sum()} with BCA"
+        + (f"; NTA exports: {nta_files.str.endswith('.csv').sum()} NanoSight, "
+           f"{nta_files.str.endswith('.txt').sum()} ZetaView" if len(nta_files) else ""),
         f"markers: {markers['prep_id'].nunique()} preparations, {len(markers)} measurements; "
         f"cargo: {cargo['prep_id'].nunique()} preparations",
         f"ground truth (not an input): {root / TRUTH_FILE}",

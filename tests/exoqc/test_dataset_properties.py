@@ -252,7 +252,8 @@ def cohort_copy(small_cohort: Path, tmp_path_factory) -> Path:
     (root / PREPS_FILE).write_text("".join(preps[:21]))
     for name in (MARKERS_FILE, "cargo.csv"):
         shutil.copy(small_cohort / name, root / name)
-    (root / "dls").symlink_to(small_cohort / "dls")
+    for folder in ("dls", "nta"):
+        (root / folder).symlink_to(small_cohort / folder)
     return root
 
 

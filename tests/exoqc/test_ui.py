@@ -166,9 +166,12 @@ def _new_batch(cohort: Path, folder: Path, n_batches: int = 2) -> list[str]:
     for table in ("markers.csv", "cargo.csv"):
         rows = pd.read_csv(cohort / table, dtype=str, keep_default_na=False)
         rows[rows["prep_id"].isin(preps["prep_id"])].to_csv(folder / table, index=False)
-    for dls_file in preps["dls_file"].loc[preps["dls_file"] != ""].unique():
-        (folder / dls_file).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(cohort / dls_file, folder / dls_file)
+    for column in ("dls_file", "nta_file"):
+        if column not in preps:
+            continue
+        for name in preps[column].loc[preps[column] != ""].unique():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(cohort / name, folder / name)
     return preps["prep_id"].tolist()
 
 

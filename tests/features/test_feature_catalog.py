@@ -10,7 +10,7 @@ from exoqc.features import FEATURE_CATALOG, FeatureInfo, catalog_frame, feature_
 from exoqc.features.catalog import render_catalog_markdown, with_catalog
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "features.md"
-SOURCES = {"DLS", "NTA", "BCA", "NTA/BCA", "markers", "qPCR", "prep record"}
+SOURCES = {"DLS", "NTA", "BCA", "NTA/BCA", "NTA/DLS", "markers", "qPCR", "prep record"}
 
 
 def test_every_entry_is_complete_and_unique():

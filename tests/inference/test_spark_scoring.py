@@ -46,7 +46,9 @@ class Batch:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> Batch:
-    root = simulate_cohort(tmp_path_factory.mktemp("spark-batch") / "batch", 30, 97)
+    # Half the preps with an NTA export: the preps table carries nta_file / nta_record.
+    root = simulate_cohort(tmp_path_factory.mktemp("spark-batch") / "batch", 30, 97,
+                           nta_share=0.5)
     preps = pd.read_csv(root / "preps.csv", dtype=str, keep_default_na=False)
     with_dls = preps.index[preps["dls_file"] != ""]
     truncated, missing, bad_count, unknown = (preps.at[with_dls[k], "prep_id"]

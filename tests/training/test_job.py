@@ -92,7 +92,8 @@ def test_champion_stays_when_the_new_version_is_worse(use_store):
 def test_training_without_labels_is_a_clear_error(tmp_path, small_cohort, monkeypatch):
     from exoqc.training.job import train
 
-    preps = pd.read_csv(small_cohort / "preps.csv").drop(columns=["potency_class", "dls_file"])
+    preps = pd.read_csv(small_cohort / "preps.csv").drop(
+        columns=["potency_class", "dls_file", "nta_file"])
     folder = tmp_path / "cohort"
     folder.mkdir()
     preps.to_csv(folder / "preps.csv", index=False)

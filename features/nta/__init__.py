@@ -1,0 +1,1 @@
+"""NTA (nanoparticle tracking analysis): readers, analysis, features, ``exoqc nta``."""
