@@ -205,7 +205,9 @@ def monitor(
         dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="... to this date.")
     ] = None,
     rule: Annotated[
-        list[str] | None, typer.Option(help="Chart rule (repeat); default: all of them.")
+        list[str] | None, typer.Option(
+            help="Chart rule (repeat): beyond_3sigma, 2_of_3_beyond_2sigma, 4_of_5_beyond_1sigma, "
+            "8_same_side, 6_trending, moving_range, ewma; default: beyond_3sigma and ewma.")
     ] = None,
     purity_model: Annotated[str, typer.Option(help="Model URI.")] = "models:/exoqc-purity@champion",
     potency_model: Annotated[

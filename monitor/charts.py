@@ -51,7 +51,10 @@ RULES: dict[str, str] = {
     "moving_range": "moving range above its upper limit",
     "ewma": "EWMA beyond its limits",
 }
-DEFAULT_RULES = tuple(RULES)
+DEFAULT_RULES = ("beyond_3sigma", "ewma")
+"""One 3σ chart and one EWMA per attribute: with eight attributes the run rules together
+would alarm on an in-control process every few batches (docs/monitor.md); ``--rule``
+adds them."""
 
 
 @dataclass

@@ -35,6 +35,8 @@ class ProcessOverrides:
     batches: pd.DataFrame
     sec_overload_probability: float = par.SEC_OVERLOAD_PROBABILITY
     freeze_thaw_probability: float = par.FREEZE_THAW_PROBABILITY
+    recovery_batch_sigma: float = par.RECOVERY_BATCH_SIGMA
+    recovery_prep_sigma: float = par.RECOVERY_PREP_SIGMA
 
 
 @dataclass
@@ -137,8 +139,6 @@ def sample_composition(n_preps: int, seed: int, rng: np.random.Generator,
                        overrides: ProcessOverrides | None = None) -> Composition:
     """Batches, then preparations: identifiers, latent facts and particle populations."""
     batches = sample_batches(n_preps, seed, rng) if overrides is None else overrides.batches
-    overload_p = par.SEC_OVERLOAD_PROBABILITY if overrides is None else (
-        overrides.sec_overload_probability)
     freeze_thaw_p = par.FREEZE_THAW_PROBABILITY if overrides is None else (
         overrides.freeze_thaw_probability)
     b = np.repeat(np.arange(len(batches)), batches["n_preps"].to_numpy())
@@ -149,7 +149,8 @@ def sample_composition(n_preps: int, seed: int, rng: np.random.Generator,
         preps=pd.DataFrame(), batches=batches, number_per_ml=np.zeros((n, N_POPULATIONS)),
         **_particle_properties(batch, rng),
     )
-    recovery, sec_overload = _recovery(method, b, len(batches), rng, overload_p)
+    recovery, sec_overload = _recovery(method, b, len(batches), rng, overrides or
+                                       ProcessOverrides(batches))
     concentration = (np.array([par.CONCENTRATION_FACTOR[m] for m in method])
                      * lognormal_spread(rng, 0.25, n))
     number = _conditioned_medium(batch, comp.protein_per_particle_ug, rng) * recovery
@@ -205,18 +206,18 @@ def _particle_properties(batch: pd.DataFrame, rng: np.random.Generator) -> dict[
 
 
 def _recovery(method: np.ndarray, batch_index: np.ndarray, n_batches: int,
-              rng: np.random.Generator, overload_probability: float
+              rng: np.random.Generator, process: ProcessOverrides
               ) -> tuple[np.ndarray, np.ndarray]:
     """Recovered fraction of each population: the method's value × batch × prep spread,
     with overloaded SEC columns letting through 10-40 × more soluble protein, HDL and LDL."""
     n = len(method)
     recovery = np.array([[par.RECOVERY[m].get(p.name, 0.0) for p in POPULATIONS]
                          for m in method])
-    recovery *= lognormal_spread(rng, par.RECOVERY_BATCH_SIGMA,
+    recovery *= lognormal_spread(rng, process.recovery_batch_sigma,
                                  (n_batches, N_POPULATIONS))[batch_index]
-    recovery *= lognormal_spread(rng, par.RECOVERY_PREP_SIGMA, (n, N_POPULATIONS))
+    recovery *= lognormal_spread(rng, process.recovery_prep_sigma, (n, N_POPULATIONS))
     sec_overload = (np.isin(method, ("sec", "uc_sec"))
-                    & (rng.random(n) < overload_probability))
+                    & (rng.random(n) < process.sec_overload_probability))
     overload = np.where(sec_overload, _uniform(rng, par.SEC_OVERLOAD_FACTOR, n), 1.0)
     for name in ("serum_protein", "secreted_protein", "hdl", "ldl"):
         recovery[:, P[name]] *= overload

@@ -4,7 +4,8 @@ A production history is what ``exoqc monitor`` watches: one preparation per prod
 batch (lot), made by one standard operating procedure (SOP) of the reference lab, two
 batches a week, each with a ``production_date``. The SOP: one master cell bank (one
 donor), passage 4-6, collection in EV-depleted FBS from one qualified serum lot, SEC
-isolation with a fixed column load (never overloaded) and no freeze-thaw, the MISEV
+isolation with a fixed column load (never overloaded, recoveries spread 0.2 in log
+rather than the reference lab's 0.58) and no freeze-thaw, the MISEV
 Western blot panel, DLS on one Zetasizer (173°, 632.8 nm, 25 °C, three records).
 
 Each scenario injects one process change at a known batch (default: the middle one):
@@ -57,6 +58,7 @@ SOP_METHOD = "sec"
 SOP_SERUM_MODE = "ev_depleted_fbs"
 SOP_PANEL = "wb_misev"
 SOP_DLS_RECORDS = 3
+SOP_RECOVERY_SIGMA = 0.2  # one column type, one load: 0.5 + 0.3 in the reference lab
 NEW_SERUM_LOT_FACTOR = 3.0
 SEC_AGING_PER_BATCH = 0.10
 PASSAGE_CREEP_BATCHES = 3
@@ -98,7 +100,8 @@ def simulate_history(out_dir: Path, n_batches: int, seed: int, scenario: str = "
     k = np.where((k > 0) & (scenario != "in_control"), k, 0)
     batches = _sop_batches(n_batches, seed, scenario, k, streams[0])
     comp = sample_composition(n_batches, seed, streams[0], ProcessOverrides(
-        batches=batches, sec_overload_probability=0.0, freeze_thaw_probability=0.0))
+        batches=batches, sec_overload_probability=0.0, freeze_thaw_probability=0.0,
+        recovery_batch_sigma=SOP_RECOVERY_SIGMA, recovery_prep_sigma=0.0))
     leak = 1.0 + SEC_AGING_PER_BATCH * k if scenario == "sec_aging" else np.ones(n_batches)
     for name in _LEAKING:
         comp.number_per_ml[:, P[name]] *= leak
