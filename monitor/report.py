@@ -99,7 +99,7 @@ def chart_figure(result, name: str) -> Figure:
         top.plot(x[hits], chart.values[hits], "o", ms=6, mfc="none", mec="#c62828", mew=1.5,
                  label="alarm")
     cpk = f", Cpk {chart.cpk:.2f}" if np.isfinite(chart.cpk) else ""
-    top.set_title(f"{attribute.label}{unit}: individuals chart, limits from "
+    top.set_title(f"{attribute.label}{unit}: individuals chart, ±{c.n_sigma:.2f}σ from "
                   f"{c.n_baseline_} baseline batches{cpk}", fontsize=10)
     top.legend(loc="upper left", fontsize=7, ncols=4)
     points = c.points(chart.values)

@@ -23,16 +23,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from scipy import stats
 
 from exoqc.dataset import PRODUCTION_DATE, load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features, feature_names, label_of
 from exoqc.inference.score import DEFAULT_MODELS, Scorer, ScoreSettings
-from exoqc.monitor.charts import DEFAULT_RULES, RULES, ControlChart
+from exoqc.monitor.charts import DEFAULT_RULES, EWMA_L, RULES, ControlChart
 from exoqc.monitor.drift import DriftWindow, drift_windows
 from exoqc.spec import Spec
 
 MAX_NAMED_BATCHES = 5
+SINGLE_CHART_ALPHA = 0.0027  # two-sided tail beyond 3σ of a normal distribution
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class MonitorSettings(BaseModel):
     since: dt.date | None = None
     rules: tuple[str, ...] = DEFAULT_RULES
     drift_window: int = Field(20, ge=5)
+    family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes")
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     log_to_mlflow: bool = True
     certificates: bool = True
@@ -246,7 +249,11 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
     alarm_rows = []
     missing: list[str] = []
     charted = ok.to_numpy()
-    for attribute in attributes_present(features):
+    present = attributes_present(features)
+    n_sigma, ewma_l = family_limits(
+        sum(a.name in values and values[a.name].notna().any() for a in present)
+        if settings.family_adjusted else 1)
+    for attribute in present:
         column = values.get(attribute.name, None)
         series = (np.full(len(history), np.nan) if column is None
                   else column.to_numpy(float).copy())
@@ -266,7 +273,7 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
                            f"({named}{more})")
             missing.append(f"{attribute.label}: {result.note}")
         try:
-            chart = ControlChart().fit(series[baseline])
+            chart = ControlChart(n_sigma=n_sigma, ewma_l=ewma_l).fit(series[baseline])
         except ValueError as error:
             result.note = f"not charted: {error}"
             missing.append(f"{attribute.label}: {result.note}")
@@ -317,6 +324,18 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
         result.run_id = log_monitoring_run(result, dataset_dirs)
         timings["mlflow run"] = time.perf_counter() - started - sum(timings.values())
     return result
+
+
+def family_limits(n_charts: int) -> tuple[float, float]:
+    """Individuals-limit width and EWMA L for ``n_charts`` charts watched together.
+
+    Bonferroni (Alt 1985): each chart's 3σ tail probability 0.27 % is divided by the number
+    of charts, so that an in-control batch alarms on some chart about as often as on one
+    3σ chart (ARL0 ≈ 370 for normal data). The EWMA L is widened by the same factor, an
+    approximation (its exact ARL needs the Lucas–Saccucci tables).
+    """
+    n_sigma = float(stats.norm.isf(SINGLE_CHART_ALPHA / 2 / max(n_charts, 1)))
+    return n_sigma, EWMA_L * n_sigma / 3.0
 
 
 def _reasons_for(reasons: object, model: str) -> str:
