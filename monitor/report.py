@@ -2,7 +2,7 @@
 
 Artifacts of a run in experiment ``exoqc-monitoring``:
 
-- ``charts/<attribute>.png``: individuals chart (limits, baseline shaded, spec limits,
+- ``charts/<attribute>.png`` (figures): individuals chart (limits, baseline shaded, spec limits,
   alarms in red) above its EWMA chart, per charted attribute; ``charts/drift.png``;
 - ``alarms.csv`` and the MLflow table ``alarms.json``: one row per (batch, attribute,
   rule);
@@ -64,10 +64,10 @@ def _date(value: object) -> str:
     return "" if pd.isna(value) else pd.Timestamp(value).date().isoformat()
 
 
-def _png(fig: Figure) -> str:
+def _png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", **PNG_SAVE_KWARGS)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
 
 
 def chart_figure(result, name: str) -> Figure:
@@ -314,23 +314,22 @@ def log_monitoring_run(result, sources: list[Path]) -> str:
             **{f"cpk_{name}": c.cpk for name, c in result.charts.items()
                if np.isfinite(c.cpk)},
         })
-        figures = {}
-        for name, chart in result.charts.items():
-            if chart.chart is None:
-                continue
-            fig = chart_figure(result, name)
-            mlflow.log_figure(fig, f"charts/{name}.png", save_kwargs=PNG_SAVE_KWARGS)
-            figures[name] = _png(fig)
-            plt.close(fig)
-        fig = drift_figure(result)
-        mlflow.log_figure(fig, "charts/drift.png", save_kwargs=PNG_SAVE_KWARGS)
-        figures["drift"] = _png(fig)
-        plt.close(fig)
         alarms = result.alarms.assign(production_date=result.alarms["production_date"].map(
             _date))
         mlflow.log_table(alarms, "alarms.json")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
+            # Each figure is drawn once: the PNG file logged is the one the dashboard embeds.
+            (folder / "charts").mkdir()
+            figures = {}
+            drawn = [(name, chart_figure(result, name)) for name, chart in
+                     result.charts.items() if chart.chart is not None]
+            for name, fig in [*drawn, ("drift", drift_figure(result))]:
+                png = _png_bytes(fig)
+                plt.close(fig)
+                (folder / "charts" / f"{name}.png").write_bytes(png)
+                figures[name] = "data:image/png;base64," + base64.b64encode(png).decode()
+            mlflow.log_artifacts(str(folder / "charts"), "charts")
             alarms.to_csv(folder / "alarms.csv", index=False)
             drift_table(result).to_csv(folder / "drift.csv", index=False)
             h.assign(**{PRODUCTION_DATE: h[PRODUCTION_DATE].map(_date)}).to_csv(
