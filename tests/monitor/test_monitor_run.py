@@ -117,3 +117,16 @@ def test_a_history_with_missing_attributes_charts_what_exists_and_says_what_is_m
     assert all(p in line for p in without)
     assert not any(x.startswith("missing: DLS Z-average") for x in out.splitlines())
     assert "experiment exoqc-monitoring" in out
+
+
+def test_the_model_carries_a_sample_of_its_training_data(use_store):
+    from exoqc.inference.score import Scorer, ScoreSettings
+
+    scorer = Scorer.load(ScoreSettings())
+    predictor = scorer.models["purity"].predictor
+    reference = scorer.explainers["purity"].domain.reference_frame()
+    assert reference is not None
+    assert list(reference.columns) == list(predictor.spec.feature_names)
+    # The training split of the 120-prep session cohort: fewer rows than the 200 kept.
+    assert 0 < len(reference) < 120
+    assert reference["dls_z_average_nm"].notna().any()
