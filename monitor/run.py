@@ -301,7 +301,9 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
                        f"{', '.join(failed[:MAX_NAMED_BATCHES])}"
                        f"{' ...' if n_failed > MAX_NAMED_BATCHES else ''} (see certificates)")
     n_undated = int(history[PRODUCTION_DATE].isna().sum())
-    if n_undated:
+    if n_undated == len(history):
+        missing.append("no production_date: batches charted in file order")
+    elif n_undated:
         missing.append(f"{n_undated} batch(es) without a production_date: placed after the "
                        "dated ones, in file order")
     alarms = pd.DataFrame(alarm_rows, columns=[
