@@ -10,6 +10,9 @@ checks a scientist can act on, fitted on the training split and stored with the 
   preparations of any new batch for harmless differences;
 - too many features not measured: more missing than 99 % of training preparations;
 - an isolation method no training preparation used (its one-hot column was never 1).
+
+The domain also keeps a fixed random sample of 200 training rows: the training data that
+``exoqc monitor`` tests new batches against for drift (docs/monitor.md).
 """
 
 from __future__ import annotations
