@@ -34,6 +34,7 @@ from exoqc.monitor.drift import DriftWindow, drift_windows
 from exoqc.spec import Spec
 
 MAX_NAMED_BATCHES = 5
+PROBABILITY_CLIP = 1e-4
 SINGLE_CHART_ALPHA = 0.0027  # two-sided tail beyond 3σ of a normal distribution
 
 
@@ -55,8 +56,8 @@ ATTRIBUTES = (
     Attribute("log10_ev_to_coisolate_ratio", "EV / co-isolate marker ratio", "log10 ratio"),
     Attribute("log10_ev_to_other_compartment_ratio", "EV / other-compartment marker ratio",
               "log10 ratio"),
-    Attribute("p_purity_high", "Predicted P(high purity)", "probability", "purity"),
-    Attribute("p_potent", "Predicted P(potent)", "probability", "potency"),
+    Attribute("logit_p_purity_high", "Predicted high purity", "logit P(high)", "purity"),
+    Attribute("logit_p_potent", "Predicted potency", "logit P(potent)", "potency"),
 )
 """Charted when measured; NTA features of an NTA analysis (``nta_*`` mode and
 concentration columns) are added when the feature table has them."""
@@ -165,8 +166,12 @@ def _attribute_values(history: pd.DataFrame, features: pd.DataFrame) -> pd.DataF
     with np.errstate(divide="ignore", invalid="ignore"):
         values["log10_particles_per_ml"] = np.log10(features["particles_per_ml"].where(
             features["particles_per_ml"] > 0))
-    values["p_purity_high"] = history["p_purity_high"]
-    values["p_potent"] = history["p_potent"]
+    # Probabilities pile up near 0 and 1, where a moving range says little: the logit
+    # spreads them (clipped at 1e-4 so that a saturated model stays finite).
+    for name in ("p_purity_high", "p_potent"):
+        values[name] = history[name]  # for spec limits on a probability
+        p = history[name].astype(float).clip(PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
+        values[f"logit_{name}"] = np.log(p / (1 - p))
     return values
 
 
