@@ -130,3 +130,29 @@ def test_the_model_carries_a_sample_of_its_training_data(use_store):
     # The training split of the 120-prep session cohort: fewer rows than the 200 kept.
     assert 0 < len(reference) < 120
     assert reference["dls_z_average_nm"].notna().any()
+
+
+def test_alarms_on_a_prediction_carry_that_models_reasons(shifted):
+    from exoqc.monitor.run import _reasons_for
+
+    cell = ("purity: EV / co-isolate marker ratio low (-1.2; -0.8 away from high purity) | "
+            "potency: DLS Z-average high (140 nm; +0.3 toward subpotent)")
+    assert _reasons_for(cell, "purity").startswith("EV / co-isolate marker ratio low")
+    assert _reasons_for(cell, "potency").startswith("DLS Z-average high")
+    assert _reasons_for(cell, "") == ""
+    predicted = shifted.alarms[shifted.alarms["attribute"].str.startswith("logit_p_")]
+    measured = shifted.alarms[~shifted.alarms["attribute"].str.startswith("logit_p_")]
+    assert (measured["reasons"] == "").all()
+    for alarm in predicted.itertuples():
+        row = shifted.history.set_index("prep_id").loc[alarm.prep_id]
+        assert alarm.reasons and alarm.reasons in row["reasons"]
+
+
+def test_nta_mode_and_concentration_columns_are_charted_when_present():
+    from exoqc.monitor.run import ATTRIBUTES, attributes_present
+
+    frame = pd.DataFrame(columns=["dls_z_average_nm", "nta_mode_nm",
+                                  "nta_concentration_particles_per_ml", "nta_d90_nm"])
+    names = [a.name for a in attributes_present(frame)]
+    assert names[:len(ATTRIBUTES)] == [a.name for a in ATTRIBUTES]
+    assert names[len(ATTRIBUTES):] == ["nta_mode_nm", "nta_concentration_particles_per_ml"]
