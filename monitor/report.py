@@ -85,13 +85,15 @@ def chart_figure(result, name: str) -> Figure:
     measured = np.isfinite(chart.values)
     top.plot(x[measured], chart.values[measured], "o-", ms=3, lw=0.8, color="#444")
     top.axhline(c.center_, color="#1a7f37", lw=1, label="centre")
-    for level in (c.lower_, c.upper_):
-        top.axhline(level, color="#c62828", lw=1, ls="--")
+    for k, level in enumerate((c.lower_, c.upper_)):
+        top.axhline(level, color="#c62828", lw=1, ls="--",
+                    label="control limits" if k == 0 else None)
     limits = result.spec.limits.get(attribute.name)
     if limits is not None:
-        for level in (limits.lower, limits.upper):
-            if level is not None:
-                top.axhline(level, color="#6a1b9a", lw=1.2, ls=":")
+        levels = [v for v in (limits.lower, limits.upper) if v is not None]
+        for k, level in enumerate(levels):
+            top.axhline(level, color="#6a1b9a", lw=1.2, ls=":",
+                        label="spec limits" if k == 0 else None)
     alarmed = result.alarms.loc[result.alarms["attribute"] == name, "prep_id"]
     position = {p: i for i, p in enumerate(result.history["prep_id"])}
     hits = sorted({position[p] for p in alarmed})
@@ -101,13 +103,13 @@ def chart_figure(result, name: str) -> Figure:
     cpk = f", Cpk {chart.cpk:.2f}" if np.isfinite(chart.cpk) else ""
     top.set_title(f"{attribute.label}{unit}: individuals chart, ±{c.n_sigma:.2f}σ from "
                   f"{c.n_baseline_} baseline batches{cpk}", fontsize=10)
-    top.legend(loc="upper left", fontsize=7, ncols=4)
+    top.legend(loc="upper left", fontsize=7, ncols=6)
     points = c.points(chart.values)
     bottom.plot(x[measured], points.ewma[measured], "-", lw=1, color="#1565c0")
     bottom.plot(x[measured], points.ewma_upper[measured], "--", lw=0.8, color="#c62828")
     bottom.plot(x[measured], points.ewma_lower[measured], "--", lw=0.8, color="#c62828")
     bottom.axhline(c.center_, color="#1a7f37", lw=1)
-    bottom.set_title(f"EWMA (λ = {c.ewma_lambda}, L = {c.ewma_l})", fontsize=9)
+    bottom.set_title(f"EWMA (λ = {c.ewma_lambda:g}, L = {c.ewma_l:.2f})", fontsize=9)
     bottom.set_xlabel("batch, in production order")
     fig.tight_layout()
     return fig

@@ -293,7 +293,8 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
                 continue
             row = history.iloc[position]
             alarm_rows.append({
-                "prep_id": row["prep_id"], "production_date": row[PRODUCTION_DATE],
+                "position": position, "prep_id": row["prep_id"],
+                "production_date": row[PRODUCTION_DATE],
                 "attribute": attribute.name, "label": attribute.label, "rule": rule,
                 "rule_text": RULES[rule], "value": series[position],
                 "center": chart.center_, "lower": chart.lower_, "upper": chart.upper_,
@@ -312,8 +313,11 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
         missing.append(f"{n_undated} batch(es) without a production_date: placed after the "
                        "dated ones, in file order")
     alarms = pd.DataFrame(alarm_rows, columns=[
-        "prep_id", "production_date", "attribute", "label", "rule", "rule_text", "value",
-        "center", "lower", "upper", "reasons"])
+        "position", "prep_id", "production_date", "attribute", "label", "rule", "rule_text",
+        "value", "center", "lower", "upper", "reasons"])
+    # In production order, the attributes of one batch together.
+    alarms = alarms.sort_values("position", kind="stable").drop(columns="position")
+    alarms = alarms.reset_index(drop=True)
     timings["charts"] = time.perf_counter() - started - sum(timings.values())
 
     predictor = scorer.models["purity"].predictor
