@@ -6,6 +6,7 @@ heavy imports (MLflow, XGBoost, SHAP) happen only inside the subcommand that nee
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -58,11 +59,25 @@ def simulate(
         float, typer.Option("--nta-share", min=0.0, max=1.0,
                             help="Share of preparations with an NTA export (nta/); 0: none.")
     ] = 0.0,
+    history: Annotated[
+        str | None, typer.Option(help="Write a production history instead: one batch per "
+                                 "prep, in date order, with this process change (in_control, "
+                                 "serum_lot, sec_aging, passage_creep, dls_instrument).")
+    ] = None,
+    change_at: Annotated[
+        int | None, typer.Option("--change-at", min=1,
+                                 help="History: first changed batch (default: the middle).")
+    ] = None,
 ) -> None:
-    """Write a simulated, labelled reference cohort as a prep dataset folder."""
+    """Write a simulated, labelled reference cohort (or a production history) as a prep
+    dataset folder."""
     from exoqc.errors import ExoqcInputError
     from exoqc.simulate import simulate_cohort, summary_lines
 
+    if history is not None:
+        from exoqc.monitor.cli import run_simulate_history
+
+        raise typer.Exit(run_simulate_history(out_dir, n_preps, seed, history, change_at))
     try:
         root = simulate_cohort(out_dir, n_preps, seed, nta_share=nta_share)
     except ExoqcInputError as error:
@@ -183,6 +198,48 @@ def score(
             raise typer.Exit(1) from None
         score_function = score_folder
     raise typer.Exit(run_score(dataset_dir, output, purity_model, potency_model, score_function))
+
+
+@app.command()
+def monitor(
+    dataset_dirs: Annotated[list[Path], typer.Argument(
+        help="Prep dataset folder(s) of the production history (preps.csv production_date).")],
+    since: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"],
+                                         help="Alarms and certificates from this date on.")
+    ] = None,
+    spec_file: Annotated[
+        Path | None, typer.Option("--spec", help="Release spec (TOML) with spec limits.")
+    ] = None,
+    baseline_n: Annotated[
+        int, typer.Option("--baseline-n", min=2, help="Baseline: the first N released batches.")
+    ] = 30,
+    baseline_from: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"],
+                                         help="Baseline: batches produced from this date...")
+    ] = None,
+    baseline_to: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="... to this date.")
+    ] = None,
+    rule: Annotated[
+        list[str] | None, typer.Option(
+            help="Chart rule (repeat): beyond_3sigma, 2_of_3_beyond_2sigma, 4_of_5_beyond_1sigma, "
+            "8_same_side, 6_trending, moving_range, ewma; default: beyond_3sigma and ewma.")
+    ] = None,
+    purity_model: Annotated[str, typer.Option(help="Model URI.")] = "models:/exoqc-purity@champion",
+    potency_model: Annotated[
+        str, typer.Option(help="Model URI.")
+    ] = "models:/exoqc-potency@champion",
+) -> None:
+    """Control charts, drift and certificates of analysis of a production history."""
+    from exoqc.monitor.cli import run_monitor
+
+    def day(value: dt.datetime | None) -> dt.date | None:
+        return value.date() if value else None
+
+    raise typer.Exit(run_monitor(dataset_dirs, spec_file, day(since), baseline_n,
+                                 day(baseline_from), day(baseline_to), rule, purity_model,
+                                 potency_model))
 
 
 @app.command()

@@ -49,6 +49,7 @@ ASSAY_READOUTS = (
     "il10_fold",
 )
 COUNT_COLUMNS = ("particles_per_ml", "protein_ug_per_ml")
+PRODUCTION_DATE = "production_date"  # optional ISO date: order of a production history
 MARKER_ASSAYS = ("wb", "elisa", "ms", "flow")
 UNSPECIFIED_ASSAY = "unspecified"
 
@@ -255,6 +256,14 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
         report(bad, "isolation_method", lambda p: f"{quoted(raw[p])} is not a known isolation "
                f"method: expected one of {', '.join(ISOLATION_METHODS)}")
         preps["isolation_method"] = method.where(method.isin(ISOLATION_METHODS), np.nan)
+
+    if PRODUCTION_DATE in preps:
+        raw = preps[PRODUCTION_DATE]
+        dates = pd.to_datetime(raw.where(raw != ""), format="ISO8601", errors="coerce")
+        bad = (raw != "") & dates.isna()
+        report(bad, PRODUCTION_DATE, lambda p, raw=raw: f"{quoted(raw[p])} is not a date: "
+               "expected an ISO date such as 2026-03-14 (or an empty cell)")
+        preps[PRODUCTION_DATE] = dates
 
     for column in _TEXT_PREP_COLUMNS:
         if column not in preps:

@@ -34,6 +34,7 @@ EXPERIMENTS = {
     "purity": "exoqc-purity",
     "potency": "exoqc-potency",
     "scoring": "exoqc-scoring",
+    "monitoring": "exoqc-monitoring",
 }
 REGISTERED_MODELS = {"purity": "exoqc-purity", "potency": "exoqc-potency"}
 CHAMPION_ALIAS = "champion"

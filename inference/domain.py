@@ -10,6 +10,9 @@ checks a scientist can act on, fitted on the training split and stored with the 
   preparations of any new batch for harmless differences;
 - too many features not measured: more missing than 99 % of training preparations;
 - an isolation method no training preparation used (its one-hot column was never 1).
+
+The domain also keeps a fixed random sample of 200 training rows: the training data that
+``exoqc monitor`` tests new batches against for drift (docs/monitor.md).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pandas as pd
 from exoqc.features import label_of
 
 RANGE_TOLERANCE = 0.10
+REFERENCE_ROWS = 200  # training rows kept with the model for drift tests (exoqc monitor)
 MIN_GAIN_SHARE = 0.01
 ISOLATION_PREFIX = "isolation_"
 MAX_NAMED_FEATURES = 3
@@ -42,6 +46,7 @@ class ApplicabilityDomain:
     unseen_methods_: list[str] = field(default_factory=list)
     q25_: dict[str, float] = field(default_factory=dict)
     q75_: dict[str, float] = field(default_factory=dict)
+    reference_: dict = field(default_factory=dict)
 
     def fit(self, features: pd.DataFrame,
             gain: dict[str, float] | None = None) -> ApplicabilityDomain:
@@ -64,19 +69,34 @@ class ApplicabilityDomain:
         known = low.notna()
         self.q25_ = features.quantile(0.25)[known].astype(float).to_dict()
         self.q75_ = features.quantile(0.75)[known].astype(float).to_dict()
+        # A fixed random sample of the training split, 4 significant digits: what drift
+        # tests compare new batches with (the model carries no other copy of its data).
+        sample = features.sample(n=min(REFERENCE_ROWS, len(features)), random_state=0)
+        rows = np.vectorize(lambda v: float(f"{v:.4g}"))(sample.to_numpy(dtype=float))
+        self.reference_ = {"columns": list(map(str, sample.columns)),
+                           "rows": [[None if v != v else v for v in row] for row in
+                                    rows.tolist()]} if len(sample) else {}
         return self
+
+    def reference_frame(self) -> pd.DataFrame | None:
+        """The stored training sample as features (NaN = not measured); ``None`` for a
+        model trained before the sample was kept."""
+        if not self.reference_:
+            return None
+        return pd.DataFrame(self.reference_["rows"], columns=self.reference_["columns"],
+                            dtype=float)
 
     def to_dict(self) -> dict:
         return {"range_tolerance": self.range_tolerance, "low": self.low_, "high": self.high_,
                 "max_missing": self.max_missing_, "unseen_methods": self.unseen_methods_,
-                "q25": self.q25_, "q75": self.q75_}
+                "q25": self.q25_, "q75": self.q75_, "reference": self.reference_}
 
     @classmethod
     def from_dict(cls, data: dict) -> ApplicabilityDomain:
         return cls(range_tolerance=data["range_tolerance"], low_=dict(data["low"]),
                    high_=dict(data["high"]), max_missing_=int(data["max_missing"]),
                    unseen_methods_=list(data["unseen_methods"]), q25_=dict(data["q25"]),
-                   q75_=dict(data["q75"]))
+                   q75_=dict(data["q75"]), reference_=dict(data.get("reference", {})))
 
     def describe_value(self, name: str, value: float) -> str:
         """'high', 'low' or 'typical' against the training quartiles; 'not measured'."""

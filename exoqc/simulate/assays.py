@@ -206,9 +206,13 @@ def marker_abundance(comp: Composition) -> np.ndarray:
 
 
 def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFrame,
-                    batch_index: np.ndarray, rng: np.random.Generator
+                    batch_index: np.ndarray, rng: np.random.Generator, panel: str | None = None
                     ) -> tuple[pd.DataFrame, pd.Series]:
-    """markers.csv rows (prep_id, marker, intensity, assay, run, unit) and each batch's panel."""
+    """markers.csv rows (prep_id, marker, intensity, assay, run, unit) and each batch's panel.
+
+    ``panel`` (a key of :data:`PANELS`): every batch uses it, as a production lab's SOP
+    does; by default each batch draws its panel.
+    """
     abundance = marker_abundance(comp)
     total_protein = comp.protein_ug_per_ml.sum(axis=1)
     # The lab loads and dilutes by its own BCA value (the truth when it has none).
@@ -222,8 +226,9 @@ def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFra
                         strict=True))
     detectability = dict(zip(PANEL_MARKERS, lognormal_spread(lab, 0.7, len(PANEL_MARKERS)),
                              strict=True))
-    panel_of_batch = rng.choice(list(PANEL_PROBABILITIES), len(batches),
-                                p=list(PANEL_PROBABILITIES.values()))
+    panel_of_batch = (np.full(len(batches), panel) if panel is not None else
+                      rng.choice(list(PANEL_PROBABILITIES), len(batches),
+                                 p=list(PANEL_PROBABILITIES.values())))
     rows: list[tuple[str, str, str, str, str, str]] = []
     for b, panel in enumerate(panel_of_batch):
         members = np.flatnonzero(batch_index == b)

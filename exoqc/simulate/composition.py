@@ -22,6 +22,23 @@ _G_TO_UG = 1e6
 MEAN_PREPS_PER_BATCH = 6
 
 
+@dataclass(frozen=True)
+class ProcessOverrides:
+    """The one hook for production histories (:mod:`exoqc.simulate.history`).
+
+    ``batches`` replaces the drawn culture facts (same columns as :func:`sample_batches`);
+    the probabilities replace the reference lab's per-preparation failure rates (a
+    production SOP fixes the column load and storage). ``None`` in
+    :func:`sample_composition` keeps the reference cohort exactly as before.
+    """
+
+    batches: pd.DataFrame
+    sec_overload_probability: float = par.SEC_OVERLOAD_PROBABILITY
+    freeze_thaw_probability: float = par.FREEZE_THAW_PROBABILITY
+    recovery_batch_sigma: float = par.RECOVERY_BATCH_SIGMA
+    recovery_prep_sigma: float = par.RECOVERY_PREP_SIGMA
+
+
 @dataclass
 class Composition:
     """The true content of each preparation (one row per preparation, one column per population).
@@ -118,9 +135,12 @@ def sample_batches(n_preps: int, seed: int, rng: np.random.Generator) -> pd.Data
     })
 
 
-def sample_composition(n_preps: int, seed: int, rng: np.random.Generator) -> Composition:
+def sample_composition(n_preps: int, seed: int, rng: np.random.Generator,
+                       overrides: ProcessOverrides | None = None) -> Composition:
     """Batches, then preparations: identifiers, latent facts and particle populations."""
-    batches = sample_batches(n_preps, seed, rng)
+    batches = sample_batches(n_preps, seed, rng) if overrides is None else overrides.batches
+    freeze_thaw_p = par.FREEZE_THAW_PROBABILITY if overrides is None else (
+        overrides.freeze_thaw_probability)
     b = np.repeat(np.arange(len(batches)), batches["n_preps"].to_numpy())
     batch = batches.iloc[b].reset_index(drop=True)
     n = n_preps
@@ -129,13 +149,14 @@ def sample_composition(n_preps: int, seed: int, rng: np.random.Generator) -> Com
         preps=pd.DataFrame(), batches=batches, number_per_ml=np.zeros((n, N_POPULATIONS)),
         **_particle_properties(batch, rng),
     )
-    recovery, sec_overload = _recovery(method, b, len(batches), rng)
+    recovery, sec_overload = _recovery(method, b, len(batches), rng, overrides or
+                                       ProcessOverrides(batches))
     concentration = (np.array([par.CONCENTRATION_FACTOR[m] for m in method])
                      * lognormal_spread(rng, 0.25, n))
     number = _conditioned_medium(batch, comp.protein_per_particle_ug, rng) * recovery
     number *= concentration[:, None]
     serum_share_of_aggregates = _aggregate_soluble_protein(comp, number, method, rng)
-    clustered = _freeze_thaw(comp, number, rng)
+    clustered = _freeze_thaw(comp, number, rng, freeze_thaw_p)
 
     lo, hi = np.array([par.INTEGRITY_RANGE[m] for m in method]).T
     comp.number_per_ml = number
@@ -185,17 +206,18 @@ def _particle_properties(batch: pd.DataFrame, rng: np.random.Generator) -> dict[
 
 
 def _recovery(method: np.ndarray, batch_index: np.ndarray, n_batches: int,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+              rng: np.random.Generator, process: ProcessOverrides
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Recovered fraction of each population: the method's value × batch × prep spread,
     with overloaded SEC columns letting through 10-40 × more soluble protein, HDL and LDL."""
     n = len(method)
     recovery = np.array([[par.RECOVERY[m].get(p.name, 0.0) for p in POPULATIONS]
                          for m in method])
-    recovery *= lognormal_spread(rng, par.RECOVERY_BATCH_SIGMA,
+    recovery *= lognormal_spread(rng, process.recovery_batch_sigma,
                                  (n_batches, N_POPULATIONS))[batch_index]
-    recovery *= lognormal_spread(rng, par.RECOVERY_PREP_SIGMA, (n, N_POPULATIONS))
+    recovery *= lognormal_spread(rng, process.recovery_prep_sigma, (n, N_POPULATIONS))
     sec_overload = (np.isin(method, ("sec", "uc_sec"))
-                    & (rng.random(n) < par.SEC_OVERLOAD_PROBABILITY))
+                    & (rng.random(n) < process.sec_overload_probability))
     overload = np.where(sec_overload, _uniform(rng, par.SEC_OVERLOAD_FACTOR, n), 1.0)
     for name in ("serum_protein", "secreted_protein", "hdl", "ldl"):
         recovery[:, P[name]] *= overload
@@ -248,12 +270,13 @@ def _aggregate_soluble_protein(comp: Composition, number: np.ndarray, method: np
     return soluble_ug[:, 0] / np.maximum(soluble_ug.sum(axis=1), 1e-30)
 
 
-def _freeze_thaw(comp: Composition, number: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _freeze_thaw(comp: Composition, number: np.ndarray, rng: np.random.Generator,
+                 probability: float) -> np.ndarray:
     """Cluster part of the small EVs of some preparations into fractal aggregates of k
     vesicles (in place); returns the clustered share of small EVs (0 without freeze-thaw)."""
     n = len(number)
     sev, cluster = P["sev"], P["ev_cluster"]
-    clustered = np.where(rng.random(n) < par.FREEZE_THAW_PROBABILITY,
+    clustered = np.where(rng.random(n) < probability,
                          _uniform(rng, par.FREEZE_THAW_CLUSTERED_SHARE, n), 0.0)
     k = rng.integers(par.CLUSTER_SIZE_RANGE[0], par.CLUSTER_SIZE_RANGE[1] + 1, n)
     ev_protein_ug = comp.protein_per_particle_ug[:, sev]

@@ -1,0 +1,1 @@
+"""Production monitoring (``exoqc monitor``): control charts, drift, certificates."""

@@ -1,0 +1,359 @@
+"""``exoqc monitor``: a production history in, control charts, alarms and drift out.
+
+The history is one or more prep dataset folders; their preparations (one per production
+batch) are put in ``production_date`` order (preparations without a date follow, in file
+order). Each batch is featurized and scored by the registered models (predictions,
+SHAP reasons, applicability domain), exactly as ``exoqc score`` does.
+
+Limits come from a stated baseline: the first ``baseline_n`` *released* batches (scored
+without input errors and inside every spec limit the spec gives), or the batches
+produced between ``baseline_from`` and ``baseline_to``. Batches after the baseline (and
+on or after ``since``) are monitored: each chart rule they break is an alarm naming the
+batch, the attribute, the rule, and for a predicted attribute the batch's SHAP reasons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import stats
+
+from exoqc.dataset import PRODUCTION_DATE, load_dataset
+from exoqc.errors import ExoqcInputError
+from exoqc.features import build_features, feature_names, label_of
+from exoqc.inference.score import DEFAULT_MODELS, Scorer, ScoreSettings
+from exoqc.monitor.charts import DEFAULT_RULES, EWMA_L, RULES, ControlChart
+from exoqc.monitor.drift import DriftWindow, drift_windows
+from exoqc.spec import Spec
+
+MAX_NAMED_BATCHES = 5
+PROBABILITY_CLIP = 1e-4
+SINGLE_CHART_ALPHA = 0.0027  # two-sided tail beyond 3σ of a normal distribution
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A critical quality attribute that gets a control chart."""
+
+    name: str
+    label: str
+    unit: str
+    model: str = ""  # "purity" / "potency" for a predicted attribute
+
+
+ATTRIBUTES = (
+    Attribute("dls_z_average_nm", "DLS Z-average", "nm"),
+    Attribute("dls_pdi", "DLS polydispersity index", "1"),
+    Attribute("log10_particles_per_ml", "Particle concentration (NTA)", "log10 particles/mL"),
+    Attribute("log10_particles_per_ug", "Particles per µg protein", "log10 particles/µg"),
+    Attribute("log10_ev_to_coisolate_ratio", "EV / co-isolate marker ratio", "log10 ratio"),
+    Attribute("log10_ev_to_other_compartment_ratio", "EV / other-compartment marker ratio",
+              "log10 ratio"),
+    Attribute("logit_p_purity_high", "Predicted high purity", "logit P(high)", "purity"),
+    Attribute("logit_p_potent", "Predicted potency", "logit P(potent)", "potency"),
+)
+"""Charted when measured; NTA features of an NTA analysis (``nta_*`` mode and
+concentration columns) are added when the feature table has them."""
+
+_NTA_WORDS = ("mode", "concentration")
+
+
+class MonitorSettings(BaseModel):
+    """What ``exoqc monitor`` does; every option of the command is here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    purity_model: str = DEFAULT_MODELS["purity"]
+    potency_model: str = DEFAULT_MODELS["potency"]
+    baseline_n: int = Field(30, ge=2, description="first N released batches")
+    baseline_from: dt.date | None = None
+    baseline_to: dt.date | None = None
+    since: dt.date | None = None
+    rules: tuple[str, ...] = DEFAULT_RULES
+    drift_window: int = Field(20, ge=5)
+    family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes")
+    n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    log_to_mlflow: bool = True
+    certificates: bool = True
+
+
+@dataclass
+class ChartResult:
+    attribute: Attribute
+    chart: ControlChart | None
+    values: np.ndarray
+    cpk: float = float("nan")
+    note: str = ""
+
+
+@dataclass
+class MonitorResult:
+    """A monitored history: one row per batch in ``history``, the charts, the alarms."""
+
+    history: pd.DataFrame
+    baseline: np.ndarray
+    monitored: np.ndarray
+    charts: dict[str, ChartResult]
+    alarms: pd.DataFrame
+    drift: list[DriftWindow]
+    missing: list[str]
+    spec: Spec
+    settings: MonitorSettings
+    run_id: str | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def drift_alarms(self) -> list[DriftWindow]:
+        return [w for w in self.drift if w.alarm]
+
+
+def load_history(dataset_dirs: list[Path], n_jobs: int = 1
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+    """Preparations of every folder in production order: (preps, features, errors,
+    warnings). ``preps`` has ``folder``, ``line`` (its preps.csv position) and
+    ``production_date``. A prep id in two folders is an error naming both."""
+    preps, frames, errors, warnings = [], [], {}, {}
+    seen: dict[str, Path] = {}
+    for folder in map(Path, dataset_dirs):
+        dataset = load_dataset(folder, errors="collect")
+        for prep_id in dataset.prep_ids:
+            if prep_id in seen:
+                raise ExoqcInputError(folder / "preps.csv", f"prep_id '{prep_id}' is also in "
+                                      f"{seen[prep_id]}: expected one row per batch across "
+                                      "the history's folders")
+            seen[prep_id] = folder
+        table = build_features(dataset, n_jobs=n_jobs)
+        part = pd.DataFrame(index=dataset.preps.index)
+        part["folder"] = str(folder)
+        part["batch"] = dataset.preps["batch"]
+        part[PRODUCTION_DATE] = dataset.preps.get(PRODUCTION_DATE, pd.NaT)
+        part["dls_file"] = dataset.preps["dls_file"]
+        part["n_markers"] = dataset.markers.groupby("prep_id").size().reindex(
+            part.index).fillna(0).astype(int)
+        preps.append(part)
+        frames.append(table.frame)
+        errors.update(table.errors)
+        warnings.update(table.warnings)
+    history = pd.concat(preps)
+    history[PRODUCTION_DATE] = pd.to_datetime(history[PRODUCTION_DATE])
+    features = pd.concat(frames)
+    # Stable: batches of one day (and undated ones, last) keep their file order.
+    order = (history[PRODUCTION_DATE].reset_index(drop=True)
+             .sort_values(kind="stable", na_position="last").index.to_numpy())
+    return history.iloc[order], features.iloc[order], errors, warnings
+
+
+def attributes_present(features: pd.DataFrame) -> list[Attribute]:
+    """The standard attributes plus NTA mode / concentration features when present."""
+    known = set(feature_names())
+    extra = []
+    for column in features.columns:
+        if column.startswith("nta_") and any(w in column for w in _NTA_WORDS):
+            label = label_of(column) if column in known else column
+            extra.append(Attribute(column, label, ""))
+    return [*ATTRIBUTES, *extra]
+
+
+def _attribute_values(history: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    values = features.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values["log10_particles_per_ml"] = np.log10(features["particles_per_ml"].where(
+            features["particles_per_ml"] > 0))
+    # Probabilities pile up near 0 and 1, where a moving range says little: the logit
+    # spreads them (clipped at 1e-4 so that a saturated model stays finite).
+    for name in ("p_purity_high", "p_potent"):
+        values[name] = history[name]  # for spec limits on a probability
+        p = history[name].astype(float).clip(PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
+        values[f"logit_{name}"] = np.log(p / (1 - p))
+    return values
+
+
+def _spec_failures(values: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    """True where a batch is outside a spec limit, or not measured for one."""
+    out = pd.DataFrame(False, index=values.index, columns=list(spec.limits))
+    for name, limits in spec.limits.items():
+        v = values[name] if name in values else pd.Series(np.nan, index=values.index)
+        bad = v.isna()
+        if limits.lower is not None:
+            bad |= v < limits.lower
+        if limits.upper is not None:
+            bad |= v > limits.upper
+        out[name] = bad
+    return out
+
+
+def _baseline(history: pd.DataFrame, released: pd.Series, settings: MonitorSettings
+              ) -> np.ndarray:
+    dates = history[PRODUCTION_DATE]
+    if settings.baseline_from or settings.baseline_to:
+        low = pd.Timestamp(settings.baseline_from or dt.date.min)
+        high = pd.Timestamp(settings.baseline_to or dt.date.max)
+        chosen = np.flatnonzero((released & (dates >= low) & (dates <= high)).to_numpy())
+        what = f"batches produced from {low.date()} to {high.date()}"
+    else:
+        chosen = np.flatnonzero(released.to_numpy())[:settings.baseline_n]
+        what = f"the first {settings.baseline_n} released batches"
+    if len(chosen) < 2:
+        raise ExoqcInputError(
+            history["folder"].iloc[0], f"the baseline ({what}) has {len(chosen)} released "
+            "batch(es): expected at least 2 scored without errors and inside the spec limits")
+    return chosen
+
+
+def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
+            spec: Spec | None = None, scorer: Scorer | None = None) -> MonitorResult:
+    """Chart, test and report a production history; log it to MLflow unless told not to.
+
+    Raises
+    ------
+    ExoqcInputError
+        A folder without a readable preps.csv, a prep id in two folders, or a baseline
+        with fewer than 2 released batches. A bad batch is only marked (not charted).
+    """
+    from exoqc import tracking
+
+    settings = settings or MonitorSettings()
+    spec = spec or Spec()
+    unknown = [r for r in settings.rules if r not in RULES]
+    if unknown:
+        raise ValueError(f"unknown rule(s) {', '.join(unknown)}: expected {', '.join(RULES)}")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    tracking.configure()
+    scorer = scorer or Scorer.load(ScoreSettings(purity_model=settings.purity_model,
+                                                 potency_model=settings.potency_model))
+    history, features, errors, warnings = load_history(dataset_dirs, settings.n_jobs)
+    timings["load and features"] = time.perf_counter() - started
+    scores, _ = scorer.score_features(features, errors, warnings)
+    scores.index = features.index
+    history = history.join(scores.drop(columns="prep_id"))
+    history.insert(0, "prep_id", history.index.astype(str))
+    timings["predict and explain"] = time.perf_counter() - started - sum(timings.values())
+
+    values = _attribute_values(history, features)
+    failures = _spec_failures(values, spec)
+    ok = history["status"] == "ok"
+    released = ok & ~failures.any(axis=1)
+    history["released"] = released
+    history["spec_failures"] = [", ".join(c for c in failures.columns if failures.at[p, c])
+                                for p in failures.index]
+    baseline = _baseline(history, released, settings)
+    after = np.arange(len(history)) > baseline[-1]
+    if settings.since is not None:
+        after &= (history[PRODUCTION_DATE] >= pd.Timestamp(settings.since)).to_numpy()
+    monitored = np.flatnonzero(after & ok.to_numpy())
+
+    charts: dict[str, ChartResult] = {}
+    alarm_rows = []
+    missing: list[str] = []
+    charted = ok.to_numpy()
+    present = attributes_present(features)
+    n_sigma, ewma_l = family_limits(
+        sum(a.name in values and values[a.name].notna().any() for a in present)
+        if settings.family_adjusted else 1)
+    for attribute in present:
+        column = values.get(attribute.name, None)
+        series = (np.full(len(history), np.nan) if column is None
+                  else column.to_numpy(float).copy())
+        series[~charted] = np.nan
+        result = ChartResult(attribute, None, series)
+        charts[attribute.name] = result
+        absent = np.flatnonzero(charted & ~np.isfinite(series))
+        if np.isfinite(series).sum() == 0:
+            result.note = "not charted: no batch has a value"
+            missing.append(f"{attribute.label}: {result.note}")
+            continue
+        if len(absent):
+            named = ", ".join(history["prep_id"].iloc[absent[:MAX_NAMED_BATCHES]])
+            more = (f" and {len(absent) - MAX_NAMED_BATCHES} more"
+                    if len(absent) > MAX_NAMED_BATCHES else "")
+            result.note = (f"not measured in {len(absent)} of {int(charted.sum())} batches "
+                           f"({named}{more})")
+            missing.append(f"{attribute.label}: {result.note}")
+        try:
+            chart = ControlChart(n_sigma=n_sigma, ewma_l=ewma_l).fit(series[baseline])
+        except ValueError as error:
+            result.note = f"not charted: {error}"
+            missing.append(f"{attribute.label}: {result.note}")
+            continue
+        result.chart = chart
+        limits = spec.limits.get(attribute.name)
+        if limits is not None:
+            result.cpk = chart.cpk(limits.lower, limits.upper)
+        in_scope = set(monitored.tolist())
+        for position, rule in chart.violations(series, settings.rules):
+            if position not in in_scope:
+                continue
+            row = history.iloc[position]
+            alarm_rows.append({
+                "position": position, "prep_id": row["prep_id"],
+                "production_date": row[PRODUCTION_DATE],
+                "attribute": attribute.name, "label": attribute.label, "rule": rule,
+                "rule_text": RULES[rule], "value": series[position],
+                "center": chart.center_, "lower": chart.lower_, "upper": chart.upper_,
+                "reasons": _reasons_for(row["reasons"], attribute.model),
+            })
+    n_failed = int((~ok).sum())
+    if n_failed:
+        failed = history.loc[~ok, "prep_id"].tolist()
+        missing.append(f"{n_failed} batch(es) failed input checks and are not charted: "
+                       f"{', '.join(failed[:MAX_NAMED_BATCHES])}"
+                       f"{' ...' if n_failed > MAX_NAMED_BATCHES else ''} (see certificates)")
+    n_undated = int(history[PRODUCTION_DATE].isna().sum())
+    if n_undated == len(history):
+        missing.append("no production_date: batches charted in file order")
+    elif n_undated:
+        missing.append(f"{n_undated} batch(es) without a production_date: placed after the "
+                       "dated ones, in file order")
+    alarms = pd.DataFrame(alarm_rows, columns=[
+        "position", "prep_id", "production_date", "attribute", "label", "rule", "rule_text",
+        "value", "center", "lower", "upper", "reasons"])
+    # In production order, the attributes of one batch together.
+    alarms = alarms.sort_values("position", kind="stable").drop(columns="position")
+    alarms = alarms.reset_index(drop=True)
+    timings["charts"] = time.perf_counter() - started - sum(timings.values())
+
+    predictor = scorer.models["purity"].predictor
+    model_features = features[list(predictor.spec.feature_names)]
+    in_domain = history["in_domain"].fillna(False).astype(bool)
+    reference = scorer.explainers["purity"].domain.reference_frame()
+    drift = (drift_windows(model_features, baseline, monitored, in_domain, reference,
+                           settings.drift_window) if len(monitored) else [])
+    timings["drift"] = time.perf_counter() - started - sum(timings.values())
+    result = MonitorResult(history, baseline, monitored, charts, alarms, drift, missing,
+                           spec, settings, timings_s=timings)
+    if settings.log_to_mlflow:
+        from exoqc.monitor.report import log_monitoring_run
+
+        result.run_id = log_monitoring_run(result, dataset_dirs)
+        timings["mlflow run"] = time.perf_counter() - started - sum(timings.values())
+    return result
+
+
+def family_limits(n_charts: int) -> tuple[float, float]:
+    """Individuals-limit width and EWMA L for ``n_charts`` charts watched together.
+
+    Bonferroni (Alt 1985): each chart's 3σ tail probability 0.27 % is divided by the number
+    of charts, so that an in-control batch alarms on some chart about as often as on one
+    3σ chart (ARL0 ≈ 370 for normal data). The EWMA L is widened by the same factor, an
+    approximation (its exact ARL needs the Lucas–Saccucci tables).
+    """
+    n_sigma = float(stats.norm.isf(SINGLE_CHART_ALPHA / 2 / max(n_charts, 1)))
+    return n_sigma, EWMA_L * n_sigma / 3.0
+
+
+def _reasons_for(reasons: object, model: str) -> str:
+    """The part of a scores ``reasons`` cell ("purity: ... | potency: ...") of one model."""
+    if not model or not isinstance(reasons, str):
+        return ""
+    for part in reasons.split(" | "):
+        if part.startswith(f"{model}: "):
+            return part.removeprefix(f"{model}: ")
+    return ""

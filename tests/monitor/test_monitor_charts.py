@@ -1,0 +1,82 @@
+"""Control-chart arithmetic and run rules on sequences whose answer is known by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exoqc.monitor.charts import RULES, ControlChart
+
+# Baseline alternating 9, 11: mean 10, every moving range 2, so σ = 2 / 1.128.
+BASELINE = np.array([9.0, 11.0] * 10)
+SIGMA = 2 / 1.128
+
+
+@pytest.fixture
+def chart() -> ControlChart:
+    return ControlChart().fit(BASELINE)
+
+
+def test_limits_come_from_the_baseline_mean_and_average_moving_range(chart):
+    assert chart.center_ == pytest.approx(10.0)
+    assert chart.sigma_ == pytest.approx(SIGMA)
+    assert chart.upper_ == pytest.approx(10 + 3 * SIGMA)
+    assert chart.mr_upper_ == pytest.approx(3.267 * 2)
+
+
+def test_a_point_beyond_three_sigma_alarms_only_there(chart):
+    values = np.array([10.0, 10.5, 10 + 3.2 * SIGMA, 10.0])
+    assert chart.violations(values, ("beyond_3sigma",)) == [(2, "beyond_3sigma")]
+
+
+def test_two_of_three_beyond_two_sigma_on_one_side(chart):
+    high = 10 + 2.3 * SIGMA
+    values = np.array([10.0, high, 10.0, high, 10.0])
+    assert chart.violations(values, ("2_of_3_beyond_2sigma",)) == [(3, "2_of_3_beyond_2sigma")]
+    # Opposite sides do not count together.
+    mixed = np.array([10.0, high, 10.0, 10 - 2.3 * SIGMA])
+    assert chart.violations(mixed, ("2_of_3_beyond_2sigma",)) == []
+
+
+def test_eight_in_a_row_on_one_side_alarms_at_the_eighth(chart):
+    values = np.full(10, 10 + 0.4 * SIGMA)
+    hits = chart.violations(values, ("8_same_side",))
+    assert [p for p, _ in hits] == [7, 8, 9]
+
+
+def test_six_rising_points_are_a_trend_five_are_not(chart):
+    rising = 10 + np.linspace(-0.5, 0.5, 6) * SIGMA
+    assert chart.violations(rising, ("6_trending",)) == [(5, "6_trending")]
+    assert chart.violations(rising[:5], ("6_trending",)) == []
+
+
+def test_missing_values_are_skipped_not_breaking_a_run(chart):
+    values = np.full(9, 10 + 0.4 * SIGMA)
+    values[4] = np.nan
+    assert chart.violations(values, ("8_same_side",)) == [(8, "8_same_side")]
+
+
+def test_ewma_catches_a_one_sigma_shift_that_no_single_point_shows(chart):
+    values = np.full(30, 10 + 1.0 * SIGMA)
+    hits = chart.violations(values, ("beyond_3sigma", "ewma"))
+    assert {r for _, r in hits} == {"ewma"}
+    # λ = 0.2, L = 2.86: the EWMA of a 1σ shift crosses its limit after about 10 points.
+    assert 5 <= hits[0][0] <= 15
+
+
+def test_moving_range_above_its_limit(chart):
+    values = np.array([10.0, 10.0 + 7.0, 10.0])
+    assert (1, "moving_range") in chart.violations(values, ("moving_range",))
+
+
+def test_cpk_against_two_sided_and_one_sided_limits(chart):
+    assert chart.cpk(4.0, 13.0) == pytest.approx((13 - 10) / (3 * SIGMA))
+    assert chart.cpk(None, 16.0) == pytest.approx(6 / (3 * SIGMA))
+
+
+def test_unknown_rule_and_short_baseline_are_refused():
+    with pytest.raises(ValueError, match="unknown rule"):
+        ControlChart().fit(BASELINE).violations(BASELINE, ("nelson_9",))
+    with pytest.raises(ValueError, match="at least 2"):
+        ControlChart().fit(np.array([1.0, np.nan]))
+    assert "beyond_3sigma" in RULES
