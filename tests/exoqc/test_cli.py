@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from exoqc.cli import app
 
 runner = CliRunner()
-DESIGN_COMMANDS = {"simulate", "dls", "features", "train", "score", "ui"}
+DESIGN_COMMANDS = {"simulate", "dls", "nta", "features", "train", "score", "monitor", "ui"}
 
 
 def test_the_design_subcommands_are_registered_by_name():
