@@ -68,6 +68,22 @@ class ConformalCalibration:
         return cls(scores=tuple(tuple(float(v) for v in s) for s in data["scores"]),
                    alpha=float(data["alpha"]), method=METHOD)
 
+    def calibration_coverage(self, alpha: float) -> list[float]:
+        """Leave-one-out coverage per class on the calibration scores: the share of each
+        class's calibration preparations whose class would be in its set, calibrated on
+        the others of that class (NaN for a class without calibration preparations)."""
+        coverage = []
+        for scores in self.scores:
+            values = np.asarray(scores, dtype=float)
+            n = len(values)
+            if n == 0:
+                coverage.append(float("nan"))
+                continue
+            # p_i = (1 + #{j != i : s_j >= s_i}) / n = #{j : s_j >= s_i} / n
+            at_least = n - np.searchsorted(np.sort(values), values, side="left")
+            coverage.append(float(np.mean(at_least / n > alpha)))
+        return coverage
+
     def _classifier(self) -> ConformalClassifier:
         scores = np.concatenate([np.asarray(s, dtype=float) for s in self.scores])
         bins = np.concatenate([np.full(len(s), k) for k, s in enumerate(self.scores)])
