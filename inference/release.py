@@ -6,11 +6,10 @@ classes are acceptable and the error rate α):
 1. a quality attribute with specification limits that is measured outside them:
    ``reject`` (the measurement alone fails the preparation);
 2. outside the model's training domain: ``assay`` — never released automatically;
-3. a model without conformal calibration, or an empty prediction set (no class is
-   plausible at α: the preparation is unlike the calibration preparations of every class):
+3. a set with no acceptable class: ``reject``;
+4. an empty prediction set (no class is plausible at α: the preparation is unlike the
+   calibration preparations of every class), or a model without conformal calibration:
    ``assay``, and the reason says which;
-4. a set with no acceptable class: ``reject`` (before 3's empty-set case: failing one
-   target settles the decision);
 5. every class of both sets acceptable: ``release`` — unless an attribute with limits is
    not measured (``assay``: the limit cannot be checked);
 6. otherwise (a set mixes acceptable and unacceptable classes): ``assay``.

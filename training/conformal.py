@@ -25,7 +25,10 @@ with fewer than ``1/α − 1`` calibration preparations cannot be excluded at al
 smallest p-value is ``1/(n_k + 1)``): small labs get larger, still valid, sets.
 
 crepes computes the p-values; what is stored with the model (no pickles) is the plain
-list of calibration scores per class, in the model's JSON.
+list of calibration scores per class, in the model's JSON. This module sits beside
+``model.py`` because both sides need it: training fits the calibration, scoring applies
+it (``exoqc.inference.release``), as scoring already reads ``model.py``; it imports
+neither training nor inference code and moves with ``model.py`` to a model layer.
 """
 
 from __future__ import annotations
