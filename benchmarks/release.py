@@ -6,15 +6,17 @@ the training never saw, at α = 0.05, 0.1 and 0.2, beside the naive rule "releas
 most probable purity and potency classes are acceptable" (default specification: release
 high purity and potent):
 
-- **reference**: trained on a reference-simulator cohort (``--n-train``, default 1,000, seed 7301),
-  tested on a second cohort (``--n-test``, seed 7302: other batches);
-- **lab, 50 labelled**: trained on ``--lab-preps`` labelled preparations only (seeds
-  7311, 7312, ...: each repeat a new small cohort), tested on the same test cohort.
+- **reference**: a reference-simulator cohort (seed 7301) split by batch: trained on
+  ``--n-train`` (default 1,000), tested on the ``--n-test`` (1,000) of the other batches;
+  the same models also on a new cohort (seed 7302: new batches and new donors);
+- **lab, 50 labelled**: a lab cohort (seeds 7311, 7312, ...; ``--lab-preps`` +
+  ``--lab-test`` preparations) split by batch: trained on ``--lab-preps`` labelled
+  preparations only, tested on the lab's other batches.
 
 With ``--cohort DIR`` (a labelled prep dataset folder, e.g. of another lab written by
-``exoqc simulate --lab``), the lab setting draws whole batches of DIR until it has
-``--lab-preps`` labelled preparations and tests on DIR's other batches; the reference
-model is then tested on all of DIR.
+``exoqc simulate --lab``), the lab setting draws whole batches of DIR (one draw per
+repeat) until it has ``--lab-preps`` labelled preparations and tests on DIR's other
+batches; the reference models are also tested on all of DIR.
 
 Figures: coverage per true class (share whose set holds it; target ≥ 1 − α, within 2
 points), wrong-release rate (share of test preparations released although their true
@@ -145,6 +147,8 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--n-trials", type=int, default=3)
     parser.add_argument("--lab-preps", type=int, default=50)
+    parser.add_argument("--lab-test", type=int, default=500,
+                        help="preparations of the simulated lab cohort to test on")
     parser.add_argument("--lab-repeats", type=int, default=3)
     parser.add_argument("--cohort", type=Path, help="a labelled lab cohort folder")
     args = parser.parse_args()
@@ -154,63 +158,61 @@ def main() -> None:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
         start = time.perf_counter()
-        if args.cohort is None:
-            tested = load_dataset(simulate_cohort(root / "test", args.n_test, 7302))
-            test_ids = tested.prep_ids
-        else:
-            tested = load_dataset(args.cohort)
-        print(f"test preparations: building features ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        tables: list[tuple[str, list[dict[str, float]]]] = []
 
-        reference = load_dataset(simulate_cohort(root / "train", args.n_train, 7301))
-        print(f"training on {args.n_train} reference preps ({args.n_trials} trials)",
+        reference = load_dataset(simulate_cohort(root / "reference",
+                                                 args.n_train + args.n_test, 7301))
+        train_ids, heldout_ids = batches_up_to(reference, args.n_train, 7301)
+        print(f"training on {len(train_ids)} reference preps ({args.n_trials} trials)",
               flush=True)
-        reference_models = train_models(reference, args.n_trials, jobs)
+        models = train_models(reference.subset(train_ids), args.n_trials, jobs)
+        features, labels = test_set(reference, heldout_ids, jobs)
+        tables.append((f"reference: trained on {len(train_ids)} preps, tested on "
+                       f"{len(features)} of held-out batches of the same cohort",
+                       evaluate(models, features, labels)))
+        new = load_dataset(simulate_cohort(root / "new", args.n_test, 7302))
+        features, labels = test_set(new, new.prep_ids, jobs)
+        tables.append((f"reference: the same models, tested on a new cohort of "
+                       f"{len(features)} (new batches and donors)",
+                       evaluate(models, features, labels)))
+        lab_dataset = load_dataset(args.cohort) if args.cohort else None
+        if lab_dataset is not None:
+            features, labels = test_set(lab_dataset, lab_dataset.prep_ids, jobs)
+            tables.append((f"reference models on the lab cohort {args.cohort} "
+                           f"({len(features)} preps)", evaluate(models, features, labels)))
 
-        lab_rows: list[list[dict[str, float]]] = []
-        lab_test: tuple | None = None
+        lab_tables: list[list[dict[str, float]]] = []
         skipped: list[str] = []
         for seed in range(7311, 7311 + 3 * args.lab_repeats):
-            if len(lab_rows) == args.lab_repeats:
+            if len(lab_tables) == args.lab_repeats:
                 break
-            if args.cohort is None:
-                lab = load_dataset(simulate_cohort(root / f"lab{seed}", args.lab_preps, seed))
-                labelled, test_ids_lab = lab, None
-            else:
-                chosen, test_ids_lab = batches_up_to(tested, args.lab_preps, seed)
-                labelled = tested.subset(chosen)
-            print(f"training on {len(labelled.prep_ids)} labelled lab preps (seed {seed})",
-                  flush=True)
+            lab = lab_dataset or load_dataset(simulate_cohort(
+                root / f"lab{seed}", args.lab_preps + args.lab_test, seed))
+            chosen, rest = batches_up_to(lab, args.lab_preps, seed)
+            print(f"training on {len(chosen)} labelled lab preps (seed {seed})", flush=True)
             try:
-                models = train_models(labelled, args.n_trials, jobs)
+                lab_models = train_models(lab.subset(chosen), args.n_trials, jobs)
             except (KeyError, ValueError) as error:
                 # exoqc train needs every class in its held-out split (its metrics) and
                 # enough batches for grouped CV; a draw without them is skipped, and said so
                 skipped.append(f"seed {seed}: {type(error).__name__} {error}")
                 print(f"  skipped: {skipped[-1]}", flush=True)
                 continue
-            if args.cohort is None:
-                if lab_test is None:
-                    lab_test = test_set(tested, test_ids, jobs)
-                features, labels = lab_test
-            else:
-                features, labels = test_set(tested, test_ids_lab, jobs)
-            lab_rows.append(evaluate(models, features, labels))
+            features, labels = test_set(lab, rest, jobs)
+            lab_tables.append(evaluate(lab_models, features, labels))
+            tables.append((f"lab (seed {seed}): trained on {len(chosen)} labelled preps, "
+                           f"tested on {len(features)} of the lab's other batches",
+                           lab_tables[-1]))
 
-        if args.cohort is None:
-            features, labels = lab_test or test_set(tested, test_ids, jobs)
-        else:
-            features, labels = test_set(tested, tested.prep_ids, jobs)
-        reference_rows = evaluate(reference_models, features, labels)
-        print(f"\n{len(features)} test preparations from batches no model saw; "
-              f"{time.perf_counter() - start:.0f} s in all; lab draws skipped: "
+        print(f"\n{time.perf_counter() - start:.0f} s in all; lab draws skipped: "
               f"{'; '.join(skipped) or 'none'}")
-        print_table(f"reference: trained on {args.n_train} preps", reference_rows)
-        for repeat, rows in enumerate(lab_rows):
-            print_table(f"lab: {args.lab_preps} labelled preps, repeat {repeat + 1}", rows)
-        mean = pd.concat([pd.DataFrame(r) for r in lab_rows]).groupby("rule", sort=False).mean()
-        print_table(f"lab: {args.lab_preps} labelled preps, mean of {len(lab_rows)} repeats",
-                    mean.reset_index().to_dict("records"))
+        for title, rows in tables:
+            print_table(title, rows)
+        if lab_tables:
+            mean = pd.concat([pd.DataFrame(r) for r in lab_tables]).groupby(
+                "rule", sort=False).mean()
+            print_table(f"lab: {args.lab_preps} labelled preps, mean of {len(lab_tables)} "
+                        "draws", mean.reset_index().to_dict("records"))
 
 
 if __name__ == "__main__":

@@ -102,8 +102,9 @@ class ConformalCalibration:
             return np.empty((0, width))
         classifier = self._classifier()
         test_scores = hinge(probabilities)
+        # one column at a time: crepes loops over every cell it is given
         return np.column_stack([
-            classifier.predict_p(test_scores, np.full(n, k), smoothing=False)[:, k]
+            classifier.predict_p(test_scores[:, [k]], np.full(n, k), smoothing=False)[:, 0]
             for k in range(width)
         ])
 
