@@ -477,7 +477,10 @@ def score_spark(
     mount). The input schema is in this module's docstring. The record tables are read
     and validated on the driver; features, predictions and explanations run on the
     executors when the result is computed (persist it to use it twice). Logs no MLflow
-    run: write the result where the platform keeps its tables.
+    run: write the result where the platform keeps its tables. ``assay_priority`` stays
+    empty here: the assay plan ranks the whole batch, a driver step
+    (:func:`exoqc.inference.release.assay_priority` on the collected scores);
+    ``score_folder`` (``exoqc score --engine spark``) does it.
     """
     from exoqc import tracking
     from exoqc.inference.release import check_limits
