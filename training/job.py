@@ -21,7 +21,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -200,6 +200,9 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
         mlflow.log_params({"calibration": check.calibration.kind})
         mlflow.log_metrics({"oof_brier_uncalibrated": check.brier_uncalibrated,
                             "oof_brier_calibrated_crossfit": check.brier_calibrated})
+        # Conformal sets calibrated on the same out-of-fold predictions (conformal.py).
+        oof_proba = check.calibration.probabilities(_margins(best.cv, kind))
+        conformal = fit_conformal(oof_proba, y_train)
 
         regressor, readouts, readout_metrics = None, (), {}
         if target == "potency":
@@ -211,16 +214,13 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
                          readouts=readouts,
                          domain=ApplicabilityDomain().fit(
                              x_train, booster.get_score(importance_type="total_gain")).to_dict(),
-                         exoqc_version=__version__)
+                         conformal=conformal.to_dict(), exoqc_version=__version__)
         predictor = ExoqcPredictor(spec, booster, regressor)
         test_proba = predictor.predict_proba(x_test)
         test_metrics = evaluate.classification_metrics(test_proba, y_test, classes)
         mlflow.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
-        # Conformal sets calibrated on the held-out batches, which did not train the model
-        conformal = fit_conformal(test_proba, y_test)
-        spec = replace(spec, conformal=conformal.to_dict())
-        log_conformal(conformal, test_proba, y_test, split.groups.iloc[split.test], classes,
-                      target)
+        log_conformal(conformal, oof_proba, y_train, split.folds, test_proba, y_test,
+                      classes, target)
         _log_figure(evaluate.confusion_figure(
             y_test, test_proba.argmax(axis=1), classes,
             f"{target.capitalize()} model: true vs predicted class\n"
