@@ -125,9 +125,10 @@ class Scorer:
         out["reasons"] = reasons.reindex(features.index).fillna("")
         out["purity_model"] = self.models["purity"].label
         out["potency_model"] = self.models["potency"].label
+        # spec limits look at features and predictions alike
+        attributes = pd.concat([ok, out.loc[ok.index]], axis=1) if self.spec.limits else ok
         release = decide(probabilities, {n: m.predictor.spec for n, m in self.models.items()},
-                         out.loc[ok.index, "in_domain"],
-                         pd.concat([ok, out.loc[ok.index]], axis=1), self.spec)
+                         out.loc[ok.index, "in_domain"], attributes, self.spec)
         for column in RELEASE_COLUMNS[:-1]:
             out[column] = release[column].astype(object).reindex(features.index).fillna("")
         out["assay_priority"] = pd.Series(pd.NA, index=features.index, dtype="Int64")

@@ -229,3 +229,17 @@ def test_score_command_names_a_bad_spec_file(use_store, small_batch, tmp_path):
     assert str(spec) in result.output.replace("\n", "")
     assert "purity_accept" in result.output
     assert not (tmp_path / "scores.csv").exists()
+
+
+def test_scorer_applies_limits_to_features_and_predictions(use_store, cohort_features):
+    frame = cohort_features.frame
+    spec = Spec(limits={"p_potent": SpecLimits(lower=0.5)})
+    scores, _ = Scorer.load(ScoreSettings(spec=spec)).score_features(
+        frame, cohort_features.errors, {})
+    ok = scores[scores["status"] == "ok"]
+    below = ok["p_potent"] < 0.5
+    assert below.any()
+    assert (ok.loc[below, "decision"] == "reject").all()
+    assert ok.loc[below, "decision_reason"].str.startswith(
+        "out of specification: p_potent").all()
+    assert not ok.loc[~below, "decision_reason"].str.contains("out of specification").any()
