@@ -23,7 +23,7 @@ points), wrong-release rate (share of test preparations released although their 
 purity or potency is not acceptable; target ≤ α), the share of each decision and the
 mean set size of each model. Run from the repository root::
 
-    nice -n 10 .venv/bin/python benchmarks/release.py            # about 6 min on 2 cores
+    nice -n 10 .venv/bin/python benchmarks/release.py   # 12 min on the shared 2 cores (721 s)
 """
 
 from __future__ import annotations
