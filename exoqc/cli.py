@@ -183,8 +183,18 @@ def score(
         str, typer.Option(help="Model URI.")
     ] = "models:/exoqc-potency@champion",
     engine: Annotated[Engine, typer.Option(help="Where to compute.")] = Engine.local,
+    spec: Annotated[
+        Path | None, typer.Option(help="Release specification (TOML): accepted classes, α, "
+                                       "limits. Default: release high purity and potent.")
+    ] = None,
+    assay_budget: Annotated[
+        int | None, typer.Option("--assay-budget", min=0,
+                                 help="Functional assays available: rank the 'assay' "
+                                      "preparations and mark the top K (assay_priority).")
+    ] = None,
 ) -> None:
-    """Score new preparations: purity, likely potency, applicability and reasons."""
+    """Score new preparations: purity, likely potency, release decision, applicability and
+    reasons."""
     from exoqc.inference.cli import run_score
 
     score_function = None
@@ -197,7 +207,8 @@ def score(
             typer.echo(f"exoqc score: {error}", err=True)
             raise typer.Exit(1) from None
         score_function = score_folder
-    raise typer.Exit(run_score(dataset_dir, output, purity_model, potency_model, score_function))
+    raise typer.Exit(run_score(dataset_dir, output, purity_model, potency_model, score_function,
+                               spec_file=spec, assay_budget=assay_budget))
 
 
 @app.command()

@@ -12,12 +12,14 @@ from rich.table import Table
 
 from exoqc import tracking
 from exoqc.errors import ExoqcInputError
+from exoqc.inference.release import SPEC_SOURCE
 from exoqc.training.model import ModelIntegrityError
 from exoqc.ui import browser_url, run_artifacts_url
 
 
 def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model: str,
-              score_function: Callable | None = None) -> int:
+              score_function: Callable | None = None, spec_file: Path | None = None,
+              assay_budget: int | None = None) -> int:
     """Score and print the outcome; returns the exit code: 1 when nothing was scored (the
     models or the folder unusable, or every preparation an error row, whose file is still
     written), else 0.
@@ -26,13 +28,17 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
     (default: that, the local engine; ``exoqc.inference.spark.score_folder`` for Spark).
     """
     from exoqc.inference.score import ScoreSettings, score
+    from exoqc.spec import load_spec
 
     console = Console(stderr=True)
-    settings = ScoreSettings(purity_model=purity_model, potency_model=potency_model)
     try:
+        settings = ScoreSettings(purity_model=purity_model, potency_model=potency_model,
+                                 spec=load_spec(spec_file), assay_budget=assay_budget)
         with console.status("Scoring..."):
             result = (score_function or score)(dataset_dir, output, settings)
     except (ExoqcInputError, ModelIntegrityError) as error:
+        if spec_file is not None and getattr(error, "file", None) == SPEC_SOURCE:
+            error = f"{spec_file}: {error.detail}"
         console.print(f"[red]exoqc score: {error}[/red]")
         return 1
     except MlflowException as error:
@@ -51,6 +57,9 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
         table.add_row(f"  purity {cls}", str(int((ok["purity_class"] == cls).sum())))
     table.add_row("  likely potent", str(int((ok["potency_class"] == "potent").sum())))
     table.add_row("  outside training domain", str(int((~ok["in_domain"].astype(bool)).sum())))
+    for decision in ("release", "reject", "assay"):
+        table.add_row(f"  decision {decision}", str(int((ok["decision"] == decision).sum())))
+    table.add_row("  assays planned", str(int(ok["assay_priority"].notna().sum())))
     table.add_row("input errors", str(len(scores) - len(ok)))
     out = Console()
     out.print(table)

@@ -10,6 +10,7 @@ its signed contribution to the predicted class, e.g.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -94,13 +95,14 @@ class ModelExplainer:
         return out
 
     def waterfall(self, explained: Explained, row: int, prep_id: str,
-                  max_display: int = 12) -> Figure:
+                  max_display: int = 12, verdict: str = "") -> Figure:
         """SHAP waterfall of one preparation toward its predicted class.
 
         Bars run from E[f(X)], the model's average score over its training data, to f(x),
         this preparation's score for the predicted class (log-odds units); each bar is one
         feature's SHAP contribution. Feature values are shown with their units, and
-        "not measured" where the preparation has no value.
+        "not measured" where the preparation has no value. ``verdict``: a line for the
+        title under the model's call (the prediction set and the release decision).
         """
         classes = self.predictor.spec.classes
         target = self.predictor.spec.target
@@ -123,8 +125,9 @@ class ModelExplainer:
         for ax in fig.axes:
             ax.set_xlim(low - 0.12 * (high - low), high)
         fig.axes[0].tick_params(axis="y", labelsize=11)
+        verdict = "".join(f"{line}\n" for line in textwrap.wrap(verdict, 95))
         fig.suptitle(
-            f"{prep_id}: the {target} model says {toward}\n"
+            f"{prep_id}: the {target} model says {toward}\n{verdict}"
             f"SHAP contribution of each feature to the {toward} score (log-odds), from\n"
             "E[f(X)], the average over the training data, to f(x), this preparation",
             fontsize=11,

@@ -7,7 +7,12 @@ Artifacts of a run in experiment ``exoqc-scoring``:
   waterfalls, for at most ``max_figures`` preparations, those that most need a look first
   (low, then medium purity; outside the training domain; least confident);
 - ``batch_summary.png``: class counts, potency probabilities, what drove the batch;
-- ``report.html``: a short self-contained report (renders in MLflow's artifact viewer).
+- ``report.html``: a short self-contained report (renders in MLflow's artifact viewer),
+  with each preparation's prediction sets and release decision with its reason.
+
+Metrics include the decision counts and, per model and class, the leave-one-out coverage
+of the conformal calibration preparations at the run's α (``conformal_calibration_
+coverage_<target>_<class>``); parameters the release specification.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from exoqc.dataset import Dataset
 from exoqc.features import label_of
 from exoqc.features.markers import misev_report
 from exoqc.inference.explain import Explained
+from exoqc.training.conformal import ConformalCalibration
 from exoqc.training.explain import CLASS_COLOURS, PNG_SAVE_KWARGS, plot_label
 
 PURITY_ORDER = {"low": 0, "medium": 1, "high": 2}
@@ -108,6 +114,8 @@ _STYLE = (
     "td,th{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left}"
     "th{background:#eee}td.id{white-space:nowrap;font-weight:bold}td.num{text-align:right}"
     "td.reasons{min-width:28em}.small{color:#555;font-size:12px}"
+    "td.d-release{background:#e8f5e9}td.d-reject{background:#ffebee}"
+    "td.d-assay{background:#fff8e1}"
     + "".join(f".c-{c}{{border-left:6px solid {colour}}}" for c, colour in CLASS_COLOURS.items())
 )
 
@@ -137,8 +145,26 @@ def _reasons_html(reasons: str) -> str:
     return f"<td class='reasons'>{'<br>'.join(parts)}</td>"
 
 
+DECISION_HEADER = ["purity set", "potency set", "decision", "why", "assay priority"]
+
+
+def _decision_cells(row: pd.Series) -> str:
+    priority = row["assay_priority"]
+    return (_cell(row["purity_set"]) + _cell(row["potency_set"])
+            + _cell(row["decision"], f"d-{row['decision']}")
+            + _cell(row["decision_reason"], "small")
+            + _cell("" if pd.isna(priority) else int(priority), "num"))
+
+
+def verdict(row: pd.Series, target: str, alpha: float) -> str:
+    """The waterfall's line on the prediction set and the release decision."""
+    members = str(row[f"{target}_set"]).replace("|", ", ")
+    return (f"{target} set at α={alpha:g}: {{{members}}}; decision: {row['decision']} "
+            f"({row['decision_reason']})")
+
+
 def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
-                figures: dict[str, list[str]]) -> str:
+                figures: dict[str, list[str]], alpha: float = 0.1) -> str:
     """A short HTML page: the batch at a glance, the preparations to look at first (those
     with waterfall figures), then one row per preparation in the scores file's order."""
     misev = misev_report(dataset).reindex(scores["prep_id"])
@@ -148,6 +174,13 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
     counts = ok["purity_class"].value_counts()
     flagged = ok[~ok["in_domain"].astype(bool)]
     by_id = scores.set_index("prep_id", drop=False)
+    decided = ok["decision"].value_counts()
+    planned = int(ok["assay_priority"].notna().sum())
+    decisions = (
+        f"Release decisions (conformal prediction sets at α = {alpha:g}): release "
+        f"<b>{decided.get('release', 0)}</b>, reject <b>{decided.get('reject', 0)}</b>, "
+        f"functional assay <b>{decided.get('assay', 0)}</b>"
+        + (f" ({planned} planned, by assay priority)" if planned else "") + ".")
 
     first = []
     for prep_id, names in figures.items():
@@ -159,6 +192,7 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
             + _cell(row["potency_class"], f"c-{row['potency_class']}")
             + _cell(_probability(row["p_potent"]), "num")
             + _cell(_domain(row["in_domain"]))
+            + _decision_cells(row)
             + "<td>" + "<br>".join(f"<code>{html.escape(n)}</code>" for n in names) + "</td>"
             + "</tr>")
 
@@ -173,6 +207,7 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
             + _cell(row["potency_class"], f"c-{row['potency_class']}")
             + _cell(_probability(row["p_potent"]), "num")
             + _cell(_domain(row["in_domain"]))
+            + _decision_cells(row)
             + _reasons_html(row["reasons"])
             + _cell(misev_summary.get(row["prep_id"], ""), "small")
             + _cell(notes, "small")
@@ -190,6 +225,7 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         f"{counts.get('medium', 0)}, low {counts.get('low', 0)}. Likely potent: "
         f"{int((ok['potency_class'] == 'potent').sum())}. Outside the training domain: "
         f"{len(flagged)}.</p>",
+        f"<p>{decisions}</p>",
         f"<img alt='batch summary: purity classes, P(potent), what drove the purity calls' "
         f"style='max-width:100%' src='{summary_png}'>",
     ]
@@ -200,7 +236,7 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
             "Their SHAP waterfalls are in this run's artifacts, in <code>waterfalls/</code>: "
             "each bar is one feature's push toward the predicted class (log-odds).</p>",
             _table(["prep_id", "purity", "P", "potency", "P(potent)", "in training domain",
-                    "waterfall figures"], first),
+                    *DECISION_HEADER, "waterfall figures"], first),
         ]
     lines += [
         "<h2>All preparations</h2>",
@@ -210,8 +246,8 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         "accurate in training); empty cells: the preparation could not be scored (see "
         "notes).</p>",
         _table(["prep_id", "status", "purity", "P(high)", "P(medium)", "P(low)", "potency",
-                "P(potent)", "in training domain", "reasons", "MISEV2018 minimum", "notes"],
-               rows),
+                "P(potent)", "in training domain", *DECISION_HEADER, "reasons",
+                "MISEV2018 minimum", "notes"], rows),
     ]
     if len(scores) > MAX_REPORT_ROWS:
         lines.append(f"<p>First {MAX_REPORT_ROWS} of {len(scores)} preparations shown; all "
@@ -226,6 +262,7 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
     """Log the scoring run; returns its run id."""
     experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["scoring"])
     ok_rows = {p: i for i, p in enumerate(scores.loc[scores["status"] == "ok", "prep_id"])}
+    scores_row = {p: i for i, p in enumerate(scores["prep_id"])}
     with mlflow.start_run(experiment_id=experiment_id,
                           run_name=f"score-{Path(dataset.root).name}") as run:
         mlflow.set_tags({"exoqc.version": __version__, "exoqc.dataset": str(dataset.root)})
@@ -241,7 +278,16 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
         }
         metrics.update({f"n_purity_{c}": float((ok["purity_class"] == c).sum())
                         for c in ("high", "medium", "low")})
+        alpha = scorer.spec.release.alpha
+        metrics.update({f"n_{d}": float((ok["decision"] == d).sum())
+                        for d in ("release", "reject", "assay")})
+        metrics["n_assay_planned"] = float(ok["assay_priority"].notna().sum())
+        metrics.update(_calibration_coverage(scorer, alpha))
         mlflow.log_metrics(metrics)
+        mlflow.log_params({"alpha": alpha,
+                           "purity_accept": ",".join(scorer.spec.release.purity_accept),
+                           "potency_accept": ",".join(scorer.spec.release.potency_accept),
+                           "spec_limits": scorer.spec.model_dump_json(include={"limits"})})
         tracking.log_table_input(features.reset_index(), Path(dataset.root),
                                  f"{Path(dataset.root).name}-features", "scoring")
         mlflow.log_artifact(str(output))
@@ -250,7 +296,9 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
         for prep_id in figure_preps(scores, max_figures):
             row = ok_rows[prep_id]
             for target in ("purity", "potency"):
-                fig = scorer.explainers[target].waterfall(explained[target], row, prep_id)
+                fig = scorer.explainers[target].waterfall(
+                    explained[target], row, prep_id,
+                    verdict=verdict(scores.iloc[scores_row[prep_id]], target, alpha))
                 name = figure_name(prep_id, target)
                 mlflow.log_figure(fig, name, save_kwargs=PNG_SAVE_KWARGS)
                 plt.close(fig)
@@ -259,5 +307,19 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
         mlflow.log_figure(summary, "batch_summary.png", save_kwargs=PNG_SAVE_KWARGS)
         summary_png = _png_data_uri(summary)
         plt.close(summary)
-        mlflow.log_text(html_report(dataset, scores, summary_png, figures), "report.html")
+        mlflow.log_text(html_report(dataset, scores, summary_png, figures, alpha),
+                        "report.html")
         return run.info.run_id
+
+
+def _calibration_coverage(scorer, alpha: float) -> dict[str, float]:
+    """Leave-one-out coverage of each model's calibration preparations at ``alpha``."""
+    metrics = {}
+    for target, model in scorer.models.items():
+        spec = model.predictor.spec
+        if not spec.conformal:
+            continue
+        coverage = ConformalCalibration.from_dict(spec.conformal).calibration_coverage(alpha)
+        metrics.update({f"conformal_calibration_coverage_{target}_{c}": v
+                        for c, v in zip(spec.classes, coverage, strict=True) if v == v})
+    return metrics

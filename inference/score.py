@@ -25,13 +25,15 @@ from exoqc.dataset import load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.inference.explain import Explained, ModelExplainer
+from exoqc.inference.release import RELEASE_COLUMNS, assay_priority, check_limits, decide
 from exoqc.output import write_atomically
+from exoqc.spec import Spec
 from exoqc.training.registry import LoadedModel, load_model
 
 SCORE_COLUMNS = [
     "prep_id", "status", "error", "purity_class", "p_purity_high", "p_purity_medium",
     "p_purity_low", "potency_class", "p_potent", "in_domain", "domain_note", "reasons",
-    "purity_model", "potency_model",
+    "purity_model", "potency_model", *RELEASE_COLUMNS,
 ]
 """The DESIGN contract's columns, in order; predicted readouts follow them."""
 
@@ -48,20 +50,25 @@ class ScoreSettings(BaseModel):
     n_reasons: int = Field(3, ge=1, le=10)
     max_figures: int = Field(20, ge=0, description="preparations with waterfall figures")
     log_to_mlflow: bool = True
+    spec: Spec = Field(default_factory=Spec, description="release specification (--spec)")
+    assay_budget: int | None = Field(None, ge=0, description="assays to plan (--assay-budget)")
 
 
 class Scorer:
     """Both models and their explainers, loaded once, scoring feature rows."""
 
-    def __init__(self, purity: LoadedModel, potency: LoadedModel, n_reasons: int = 3) -> None:
+    def __init__(self, purity: LoadedModel, potency: LoadedModel, n_reasons: int = 3,
+                 spec: Spec | None = None) -> None:
         self.models = {"purity": purity, "potency": potency}
         self.explainers = {name: ModelExplainer(m.predictor) for name, m in self.models.items()}
         self.n_reasons = n_reasons
+        self.spec = spec or Spec()
+        check_limits(self.spec, purity.predictor.spec, potency.predictor.spec)
 
     @classmethod
     def load(cls, settings: ScoreSettings) -> Scorer:
         return cls(load_model(settings.purity_model), load_model(settings.potency_model),
-                   settings.n_reasons)
+                   settings.n_reasons, settings.spec)
 
     def score_features(
         self,
@@ -85,11 +92,13 @@ class Scorer:
         out["error"] = ["; ".join(errors.get(p, [])) for p in ids]
         explained: dict[str, Explained] = {}
         words: dict[str, list[str]] = {}
+        probabilities: dict[str, np.ndarray] = {}
         for name in ("purity", "potency"):
             model = self.models[name]
             predicted = (model.predictor.predict_frame(ok) if predictions is None
                          else predictions[name].loc[ok.index])
-            positions = predicted[model.predictor.spec.probability_columns].to_numpy().argmax(1)
+            probabilities[name] = predicted[model.predictor.spec.probability_columns].to_numpy()
+            positions = probabilities[name].argmax(1)
             explained[name] = self.explainers[name].explain(ok, positions)
             words[name] = self.explainers[name].reasons(explained[name], self.n_reasons)
             if name == "purity":
@@ -116,6 +125,13 @@ class Scorer:
         out["reasons"] = reasons.reindex(features.index).fillna("")
         out["purity_model"] = self.models["purity"].label
         out["potency_model"] = self.models["potency"].label
+        # spec limits look at features and predictions alike
+        attributes = pd.concat([ok, out.loc[ok.index]], axis=1) if self.spec.limits else ok
+        release = decide(probabilities, {n: m.predictor.spec for n, m in self.models.items()},
+                         out.loc[ok.index, "in_domain"], attributes, self.spec)
+        for column in RELEASE_COLUMNS[:-1]:
+            out[column] = release[column].astype(object).reindex(features.index).fillna("")
+        out["assay_priority"] = pd.Series(pd.NA, index=features.index, dtype="Int64")
         extra = [c for c in out.columns if c not in SCORE_COLUMNS]
         out = out.reindex(columns=SCORE_COLUMNS + extra)
         return out.reset_index(drop=True), explained
@@ -168,6 +184,7 @@ def score(
     timer.seconds.update({f"features: {part}": t for part, t in table.timings_s.items()})
     timer.restart()
     scores, explained = scorer.score_features(table.frame, table.errors, table.warnings)
+    scores["assay_priority"] = assay_priority(scores, scorer.spec, settings.assay_budget)
     timer.lap("predict and explain")
     write_atomically(scores, output)
     timer.lap("write scores")

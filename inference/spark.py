@@ -65,6 +65,7 @@ import pandas as pd
 from exoqc.dataset import CARGO_FILE, MARKERS_FILE, PREPS_FILE, Dataset, load_dataset
 from exoqc.errors import ExoqcInputError, Problem
 from exoqc.features import build_features, feature_names
+from exoqc.spec import Spec
 
 # Each Python worker imports only what its function needs (the workers that featurize
 # never load MLflow, XGBoost or SHAP): the models' modules are imported where used.
@@ -199,13 +200,13 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
 _EXECUTOR_SCORERS: dict[tuple, Scorer] = {}
 
 
-def _executor_scorer(models: dict[str, ShippedModel], n_reasons: int) -> Scorer:
+def _executor_scorer(models: dict[str, ShippedModel], n_reasons: int, spec: Spec) -> Scorer:
     """Both models and their explainers, loaded once per Python worker from the folders
     Spark shipped, refused unless they hold the spec the driver verified."""
     # Keyed by content (the boosters' checksums), not by folder: a worker that served an
     # earlier batch of this session keeps its models.
     key = (tuple((target, m.uri, tuple(sorted(m.spec.sha256.items())))
-                 for target, m in models.items()), n_reasons)
+                 for target, m in models.items()), n_reasons, spec.model_dump_json())
     if key not in _EXECUTOR_SCORERS:
         from pyspark import SparkFiles
 
@@ -222,7 +223,7 @@ def _executor_scorer(models: dict[str, ShippedModel], n_reasons: int) -> Scorer:
                     f"{local}: the model shipped to this executor differs from the one the "
                     "driver verified")
             loaded[target] = LoadedModel(predictor, model.uri, model.name, model.version)
-        _EXECUTOR_SCORERS[key] = Scorer(loaded["purity"], loaded["potency"], n_reasons)
+        _EXECUTOR_SCORERS[key] = Scorer(loaded["purity"], loaded["potency"], n_reasons, spec)
     return _EXECUTOR_SCORERS[key]
 
 
@@ -301,13 +302,13 @@ def featurize_chunks(batches: Iterator[pd.DataFrame], columns: tuple[str, ...]
 
 
 def explain_rows(batches: Iterator[pd.DataFrame], models: dict[str, ShippedModel],
-                 n_reasons: int, columns: tuple[str, ...], with_explanations: bool
-                 ) -> Iterator[pd.DataFrame]:
+                 n_reasons: int, columns: tuple[str, ...], with_explanations: bool,
+                 spec: Spec | None = None) -> Iterator[pd.DataFrame]:
     """Score rows from features and ``spark_udf`` predictions, with
     :meth:`Scorer.score_features`; with ``with_explanations``, also the features and each
     model's SHAP values, base value and predicted class (what the driver's MLflow run
     needs)."""
-    scorer = _executor_scorer(models, n_reasons)
+    scorer = _executor_scorer(models, n_reasons, spec or Spec())
     for batch in batches:
         features = batch[list(columns)].set_axis(pd.Index(batch["prep_id"], name="prep_id"))
         errors = {p: list(e) for p, e in zip(batch["prep_id"], batch["errors"], strict=True)
@@ -398,6 +399,7 @@ def _score_schema(prediction_types: dict[str, StructType], columns: tuple[str, .
              if c.startswith("p_")}
     types["p_potent"] = potency["p_potent"]
     types["in_domain"] = BooleanType()
+    types["assay_priority"] = LongType()
     readouts = [StructField(c, t, True) for c, t in potency.items() if c.startswith("pred_")]
     fields = [StructField("position", LongType(), False)]
     fields += [StructField(c, types.get(c, StringType()), True) for c in SCORE_COLUMNS]
@@ -412,7 +414,7 @@ def _score_schema(prediction_types: dict[str, StructType], columns: tuple[str, .
 
 
 def _plan(spark: SparkSession, dataset: Dataset, models: dict[str, ShippedModel],
-          n_reasons: int, with_explanations: bool) -> DataFrame:
+          n_reasons: int, with_explanations: bool, spec: Spec) -> DataFrame:
     """The lazy Spark plan: chunks -> features -> spark_udf predictions -> score rows."""
     import mlflow
     from pyspark.sql import functions as F
@@ -450,7 +452,8 @@ def _plan(spark: SparkSession, dataset: Dataset, models: dict[str, ShippedModel]
           for target in TARGETS for field in prediction_types[target].fields],
     )
     explain = functools.partial(explain_rows, models=models, n_reasons=n_reasons,
-                                columns=columns, with_explanations=with_explanations)
+                                columns=columns, with_explanations=with_explanations,
+                                spec=spec)
     return frame.mapInPandas(explain, _score_schema(prediction_types, columns,
                                                     with_explanations))
 
@@ -475,9 +478,13 @@ def score_spark(
     mount). The input schema is in this module's docstring. The record tables are read
     and validated on the driver; features, predictions and explanations run on the
     executors when the result is computed (persist it to use it twice). Logs no MLflow
-    run: write the result where the platform keeps its tables.
+    run: write the result where the platform keeps its tables. ``assay_priority`` stays
+    empty here: the assay plan ranks the whole batch, a driver step
+    (:func:`exoqc.inference.release.assay_priority` on the collected scores);
+    ``score_folder`` (``exoqc score --engine spark``) does it.
     """
     from exoqc import tracking
+    from exoqc.inference.release import check_limits
     from exoqc.inference.score import ScoreSettings
 
     settings = settings or ScoreSettings()
@@ -485,7 +492,9 @@ def score_spark(
     tracking.configure()
     dataset = dataset_from_tables(preps, markers, cargo, Path(dls_root))
     models = ship_models(spark, settings)
-    scores = _plan(spark, dataset, models, settings.n_reasons, with_explanations=False)
+    check_limits(settings.spec, models["purity"].spec, models["potency"].spec)
+    scores = _plan(spark, dataset, models, settings.n_reasons, with_explanations=False,
+                   spec=settings.spec)
     return scores.orderBy("position").drop("position")
 
 
@@ -580,6 +589,7 @@ def score_folder(
     holds the batch's scores, features and SHAP values, as the local engine does.
     """
     from exoqc import tracking
+    from exoqc.inference.release import assay_priority, check_limits
     from exoqc.inference.score import (
         Scorer,
         ScoreResult,
@@ -597,12 +607,13 @@ def score_folder(
     spark = spark or spark_session()
     timer.lap("start spark")
     models = ship_models(spark, settings)
+    check_limits(settings.spec, models["purity"].spec, models["potency"].spec)
     timer.lap("load models")
     dataset = load_dataset(dataset_dir, errors="collect")
     timer.lap("read and validate")
     # The features and SHAP values come back only for the MLflow run's figures and input.
     collected = (_plan(spark, dataset, models, settings.n_reasons,
-                       with_explanations=settings.log_to_mlflow)
+                       with_explanations=settings.log_to_mlflow, spec=settings.spec)
                  .toArrow().to_pandas().sort_values("position", kind="stable")
                  .reset_index(drop=True))
     timer.lap("features, predict and explain (spark)")
@@ -611,6 +622,7 @@ def score_folder(
     scores = collected.drop(columns=[c for c in collected
                                      if c in internal or c.startswith("shap_")])
     scores["in_domain"] = scores["in_domain"].astype("boolean")
+    scores["assay_priority"] = assay_priority(scores, settings.spec, settings.assay_budget)
     write_atomically(scores, output)
     timer.lap("write scores")
     run_id = None
@@ -621,7 +633,7 @@ def score_folder(
 
         loaded = {target: LoadedModel(load_model(str(m.folder)).predictor, m.uri, m.name,
                                       m.version) for target, m in models.items()}
-        scorer = Scorer(loaded["purity"], loaded["potency"], settings.n_reasons)
+        scorer = Scorer(loaded["purity"], loaded["potency"], settings.n_reasons, settings.spec)
         features = collected[columns].set_axis(pd.Index(collected["prep_id"], name="prep_id"))
         explained = _explained(collected, features, scorer)
         run_id = log_scoring_run(dataset, features, scores, explained, scorer, output,

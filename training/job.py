@@ -38,6 +38,8 @@ from exoqc.features import build_features, catalog_frame, label_of
 from exoqc.inference.domain import ApplicabilityDomain
 from exoqc.training import baselines, evaluate, explain
 from exoqc.training.calibrate import choose_calibration
+from exoqc.training.conformal import fit_conformal
+from exoqc.training.conformal_report import log_conformal
 from exoqc.training.fit import (
     CVResult,
     ModelKind,
@@ -198,6 +200,9 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
         mlflow.log_params({"calibration": check.calibration.kind})
         mlflow.log_metrics({"oof_brier_uncalibrated": check.brier_uncalibrated,
                             "oof_brier_calibrated_crossfit": check.brier_calibrated})
+        # Conformal sets calibrated on the same out-of-fold predictions (conformal.py).
+        oof_proba = check.calibration.probabilities(_margins(best.cv, kind))
+        conformal = fit_conformal(oof_proba, y_train)
 
         regressor, readouts, readout_metrics = None, (), {}
         if target == "potency":
@@ -209,11 +214,13 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
                          readouts=readouts,
                          domain=ApplicabilityDomain().fit(
                              x_train, booster.get_score(importance_type="total_gain")).to_dict(),
-                         exoqc_version=__version__)
+                         conformal=conformal.to_dict(), exoqc_version=__version__)
         predictor = ExoqcPredictor(spec, booster, regressor)
         test_proba = predictor.predict_proba(x_test)
         test_metrics = evaluate.classification_metrics(test_proba, y_test, classes)
         mlflow.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
+        log_conformal(conformal, oof_proba, y_train, split.folds, test_proba, y_test,
+                      classes, target)
         _log_figure(evaluate.confusion_figure(
             y_test, test_proba.argmax(axis=1), classes,
             f"{target.capitalize()} model: true vs predicted class\n"

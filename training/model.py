@@ -3,9 +3,9 @@
 A trained model is three kinds of files: the classifier booster (XGBoost's own JSON
 format), an optional multi-output regressor booster for the assay readouts, and
 ``exoqc_model.json`` with the target, the class order, the feature names, the probability
-calibration and the SHA-256 of each booster file. :class:`ExoqcPredictor` reads them
-and refuses files whose checksum does not match. The MLflow pyfunc (``model_code.py``,
-logged "from code") is a thin wrapper around it.
+calibration, the conformal calibration scores and the SHA-256 of each booster file.
+:class:`ExoqcPredictor` reads them and refuses files whose checksum does not match. The
+MLflow pyfunc (``model_code.py``, logged "from code") is a thin wrapper around it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,9 @@ class ModelSpec:
     For a binary model the booster's margin is the log-odds of ``classes[0]``.
     ``readouts`` names the regressor's outputs (assay fold changes, predicted as log2).
     ``domain`` is the applicability domain fitted on the training split
-    (``exoqc.inference.domain.ApplicabilityDomain.to_dict``).
+    (``exoqc.inference.domain.ApplicabilityDomain.to_dict``). ``conformal`` holds the
+    conformal calibration scores and α (``exoqc.training.conformal.ConformalCalibration.
+    to_dict``); empty for a model trained before exoqc made prediction sets.
     """
 
     target: str
@@ -85,6 +87,7 @@ class ModelSpec:
     calibration: Calibration = field(default_factory=Calibration)
     readouts: tuple[str, ...] = ()
     domain: dict = field(default_factory=dict)
+    conformal: dict = field(default_factory=dict)
     sha256: dict[str, str] = field(default_factory=dict)
     exoqc_version: str = ""
     format_version: int = FORMAT_VERSION
@@ -107,6 +110,7 @@ class ModelSpec:
             calibration=Calibration(**raw["calibration"]),
             readouts=tuple(raw["readouts"]),
             domain=dict(raw["domain"]),
+            conformal=dict(raw.get("conformal", {})),
             sha256=dict(raw["sha256"]),
             exoqc_version=raw["exoqc_version"],
             format_version=raw["format_version"],

@@ -1,0 +1,219 @@
+"""Release decisions on held-out batches: coverage, wrong releases, assays, set sizes.
+
+For each setting a model pair is trained with ``exoqc train`` (few search trials) and its
+conformal sets and release decisions are evaluated on labelled preparations of batches
+the training never saw, at α = 0.05, 0.1 and 0.2, beside the naive rule "release when the
+most probable purity and potency classes are acceptable" (default specification: release
+high purity and potent):
+
+- **reference**: a reference-simulator cohort (seed 7301) split by batch: trained on
+  ``--n-train`` (default 1,000), tested on the ``--n-test`` (1,000) of the other batches;
+  the same models also on a new cohort (seed 7302: new batches and new donors);
+- **lab, 50 labelled**: a lab cohort (seeds 7311, 7312, ...; ``--lab-preps`` +
+  ``--lab-test`` preparations) split by batch: trained on ``--lab-preps`` labelled
+  preparations only, tested on the lab's other batches.
+
+With ``--cohort DIR`` (a labelled prep dataset folder, e.g. of another lab written by
+``exoqc simulate --lab``), the lab setting draws whole batches of DIR (one draw per
+repeat) until it has ``--lab-preps`` labelled preparations and tests on DIR's other
+batches; the reference models are also tested on all of DIR.
+
+Figures: coverage per true class (share whose set holds it; target ≥ 1 − α, within 2
+points), wrong-release rate (share of test preparations released although their true
+purity or potency is not acceptable; target ≤ α), the share of each decision and the
+mean set size of each model. Run from the repository root::
+
+    nice -n 10 .venv/bin/python benchmarks/release.py   # 12 min on the shared 2 cores (721 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from exoqc.dataset import LABEL_VALUES, Dataset, load_dataset
+from exoqc.features import build_features
+from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.inference.release import decide
+from exoqc.simulate import simulate_cohort
+from exoqc.spec import ReleaseSpec, Spec
+from exoqc.training.conformal import ConformalCalibration, coverage_by_class
+from exoqc.training.job import TrainSettings, train
+from exoqc.training.registry import load_model
+from exoqc.training.split import batch_groups
+
+ALPHAS = (0.05, 0.1, 0.2)
+TARGETS = ("purity", "potency")
+LABELS = {"purity": "purity_class", "potency": "potency_class"}
+
+
+def train_models(dataset: Dataset, n_trials: int, jobs: int) -> dict:
+    results = train(dataset, settings=TrainSettings(n_trials=n_trials, n_jobs=jobs))
+    return {t: load_model(f"models:/exoqc-{t}/{results[t].model_version}").predictor
+            for t in TARGETS}
+
+
+def batches_up_to(dataset: Dataset, n_preps: int, seed: int) -> tuple[list[str], list[str]]:
+    """Whole batches, drawn at random, until ``n_preps`` preparations; and the rest."""
+    groups = batch_groups(dataset.preps)
+    order = np.random.default_rng(seed).permutation(groups.unique())
+    chosen: list[str] = []
+    for group in order:
+        if len(chosen) >= n_preps:
+            break
+        chosen += groups.index[groups == group].astype(str).tolist()
+    keep = set(chosen)
+    return chosen, [p for p in dataset.prep_ids if p not in keep]
+
+
+def evaluate(models: dict, features: pd.DataFrame, labels: dict[str, np.ndarray]
+             ) -> list[dict[str, float]]:
+    """One row of figures per α for the conformal decision, and one for the naive rule."""
+    proba = {t: models[t].predict_proba(features) for t in TARGETS}
+    specs = {t: models[t].spec for t in TARGETS}
+    in_domain = ApplicabilityDomain.from_dict(specs["purity"].domain).check(features)[
+        "in_domain"]
+    default = Spec()
+    accept = {"purity": default.release.purity_accept, "potency": default.release.potency_accept}
+    acceptable = {t: np.isin(np.asarray(specs[t].classes)[labels[t]], accept[t])
+                  for t in TARGETS}
+    bad = ~(acceptable["purity"] & acceptable["potency"])
+    rows = []
+    for alpha in ALPHAS:
+        row: dict[str, float] = {"rule": f"conformal α={alpha:g}"}
+        for t in TARGETS:
+            sets = ConformalCalibration.from_dict(specs[t].conformal).sets(proba[t], alpha)
+            coverage = coverage_by_class(sets, labels[t])
+            row.update({f"cov_{c}": v for c, v in zip(specs[t].classes, coverage, strict=True)})
+            row[f"size_{t}"] = float(sets.sum(axis=1).mean())
+        decided = decide(proba, specs, in_domain, pd.DataFrame(index=features.index),
+                         Spec(release=ReleaseSpec(alpha=alpha)))["decision"].to_numpy()
+        row.update(_decision_figures(decided, bad))
+        rows.append(row)
+    naive = np.where(
+        np.isin(np.asarray(specs["purity"].classes)[proba["purity"].argmax(1)],
+                accept["purity"])
+        & np.isin(np.asarray(specs["potency"].classes)[proba["potency"].argmax(1)],
+                  accept["potency"]), "release", "reject")
+    rows.append({"rule": "naive argmax", "size_purity": 1.0, "size_potency": 1.0,
+                 **_decision_figures(naive, bad)})
+    return rows
+
+
+def _decision_figures(decided: np.ndarray, bad: np.ndarray) -> dict[str, float]:
+    released = decided == "release"
+    return {"wrong_release": float(np.mean(released & bad)),
+            "bad_released": float(released[bad].mean()) if bad.any() else np.nan,
+            "release": float(released.mean()), "assay": float(np.mean(decided == "assay")),
+            "reject": float(np.mean(decided == "reject"))}
+
+
+def test_set(dataset: Dataset, prep_ids: list[str], jobs: int):
+    table = build_features(dataset.subset(prep_ids), n_jobs=jobs)
+    preps = dataset.preps.loc[table.frame.index]
+    usable = ~table.frame.index.isin(list(table.errors))
+    for t in TARGETS:
+        usable &= preps[LABELS[t]].fillna("").ne("").to_numpy()
+    features = table.frame[usable]
+    labels = {t: preps.loc[features.index, LABELS[t]].map(
+        {c: i for i, c in enumerate(LABEL_VALUES[LABELS[t]])}).to_numpy(dtype=int)
+        for t in TARGETS}
+    return features, labels
+
+
+def print_table(title: str, rows: list[dict[str, float]]) -> None:
+    columns = ["rule", "cov_high", "cov_medium", "cov_low", "cov_potent", "cov_subpotent",
+               "wrong_release", "bad_released", "release", "assay", "reject", "size_purity",
+               "size_potency"]
+    frame = pd.DataFrame(rows).reindex(columns=columns)
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for _, row in frame.iterrows():
+        print("| " + " | ".join(
+            str(row[c]) if c == "rule" else ("" if pd.isna(row[c]) else f"{row[c]:.3f}")
+            for c in columns) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=1000)
+    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--n-trials", type=int, default=3)
+    parser.add_argument("--lab-preps", type=int, default=50)
+    parser.add_argument("--lab-test", type=int, default=500,
+                        help="preparations of the simulated lab cohort to test on")
+    parser.add_argument("--lab-repeats", type=int, default=3)
+    parser.add_argument("--cohort", type=Path, help="a labelled lab cohort folder")
+    args = parser.parse_args()
+    jobs = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="exoqc-release-") as tmp:
+        root = Path(tmp)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+        start = time.perf_counter()
+        tables: list[tuple[str, list[dict[str, float]]]] = []
+
+        reference = load_dataset(simulate_cohort(root / "reference",
+                                                 args.n_train + args.n_test, 7301))
+        train_ids, heldout_ids = batches_up_to(reference, args.n_train, 7301)
+        print(f"training on {len(train_ids)} reference preps ({args.n_trials} trials)",
+              flush=True)
+        models = train_models(reference.subset(train_ids), args.n_trials, jobs)
+        features, labels = test_set(reference, heldout_ids, jobs)
+        tables.append((f"reference: trained on {len(train_ids)} preps, tested on "
+                       f"{len(features)} of held-out batches of the same cohort",
+                       evaluate(models, features, labels)))
+        new = load_dataset(simulate_cohort(root / "new", args.n_test, 7302))
+        features, labels = test_set(new, new.prep_ids, jobs)
+        tables.append((f"reference: the same models, tested on a new cohort of "
+                       f"{len(features)} (new batches and donors)",
+                       evaluate(models, features, labels)))
+        lab_dataset = load_dataset(args.cohort) if args.cohort else None
+        if lab_dataset is not None:
+            features, labels = test_set(lab_dataset, lab_dataset.prep_ids, jobs)
+            tables.append((f"reference models on the lab cohort {args.cohort} "
+                           f"({len(features)} preps)", evaluate(models, features, labels)))
+
+        lab_tables: list[list[dict[str, float]]] = []
+        skipped: list[str] = []
+        for seed in range(7311, 7311 + 3 * args.lab_repeats):
+            if len(lab_tables) == args.lab_repeats:
+                break
+            lab = lab_dataset or load_dataset(simulate_cohort(
+                root / f"lab{seed}", args.lab_preps + args.lab_test, seed))
+            chosen, rest = batches_up_to(lab, args.lab_preps, seed)
+            print(f"training on {len(chosen)} labelled lab preps (seed {seed})", flush=True)
+            try:
+                lab_models = train_models(lab.subset(chosen), args.n_trials, jobs)
+            except (KeyError, ValueError) as error:
+                # exoqc train needs every class in its held-out split (its metrics) and
+                # enough batches for grouped CV; a draw without them is skipped, and said so
+                skipped.append(f"seed {seed}: {type(error).__name__} {error}")
+                print(f"  skipped: {skipped[-1]}", flush=True)
+                continue
+            features, labels = test_set(lab, rest, jobs)
+            lab_tables.append(evaluate(lab_models, features, labels))
+            tables.append((f"lab (seed {seed}): trained on {len(chosen)} labelled preps, "
+                           f"tested on {len(features)} of the lab's other batches",
+                           lab_tables[-1]))
+
+        print(f"\n{time.perf_counter() - start:.0f} s in all; lab draws skipped: "
+              f"{'; '.join(skipped) or 'none'}")
+        for title, rows in tables:
+            print_table(title, rows)
+        if lab_tables:
+            mean = pd.concat([pd.DataFrame(r) for r in lab_tables]).groupby(
+                "rule", sort=False).mean()
+            print_table(f"lab: {args.lab_preps} labelled preps, mean of {len(lab_tables)} "
+                        "draws", mean.reset_index().to_dict("records"))
+
+
+if __name__ == "__main__":
+    main()
