@@ -27,7 +27,7 @@ from scipy import stats
 
 from exoqc.dataset import PRODUCTION_DATE, load_dataset
 from exoqc.errors import ExoqcInputError
-from exoqc.features import build_features, feature_names, label_of
+from exoqc.features import build_features
 from exoqc.inference.score import DEFAULT_MODELS, Scorer, ScoreSettings
 from exoqc.monitor.charts import DEFAULT_RULES, EWMA_L, RULES, ControlChart
 from exoqc.monitor.drift import DriftWindow, drift_windows
@@ -59,10 +59,15 @@ ATTRIBUTES = (
     Attribute("logit_p_purity_high", "Predicted high purity", "logit P(high)", "purity"),
     Attribute("logit_p_potent", "Predicted potency", "logit P(potent)", "potency"),
 )
-"""Charted when measured; NTA features of an NTA analysis (``nta_*`` mode and
-concentration columns) are added when the feature table has them."""
+"""Charted when measured. The particle concentration comes from preps.csv or, where that is
+empty, from the NTA export (``exoqc.dataset``), so it is one chart either way."""
 
-_NTA_WORDS = ("mode", "concentration")
+NTA_ATTRIBUTES = (
+    Attribute("nta_mode_nm", "NTA mode diameter", "nm"),
+    Attribute("nta_dls_z_average_to_mode", "DLS Z-average / NTA mode", "ratio"),
+)
+"""Added when the feature table has the NTA columns: the single-particle size, and the
+DLS/NTA ratio that grows with aggregates and large contaminants (docs/nta.md)."""
 
 
 class MonitorSettings(BaseModel):
@@ -151,14 +156,8 @@ def load_history(dataset_dirs: list[Path], n_jobs: int = 1
 
 
 def attributes_present(features: pd.DataFrame) -> list[Attribute]:
-    """The standard attributes plus NTA mode / concentration features when present."""
-    known = set(feature_names())
-    extra = []
-    for column in features.columns:
-        if column.startswith("nta_") and any(w in column for w in _NTA_WORDS):
-            label = label_of(column) if column in known else column
-            extra.append(Attribute(column, label, ""))
-    return [*ATTRIBUTES, *extra]
+    """The standard attributes plus the NTA ones the feature table has."""
+    return [*ATTRIBUTES, *(a for a in NTA_ATTRIBUTES if a.name in features.columns)]
 
 
 def _attribute_values(history: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:

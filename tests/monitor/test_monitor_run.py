@@ -115,7 +115,7 @@ def test_a_history_with_missing_attributes_charts_what_exists_and_says_what_is_m
     line = next(x for x in out.splitlines() if x.startswith("missing: EV / co-isolate"))
     assert f"not measured in {len(unmeasured)} of 36 batches" in line
     assert all(p in line for p in without)
-    assert not any(x.startswith("missing: DLS Z-average") for x in out.splitlines())
+    assert not any(x.startswith("missing: DLS Z-average:") for x in out.splitlines())
     assert "experiment exoqc-monitoring" in out
 
 
@@ -148,11 +148,16 @@ def test_alarms_on_a_prediction_carry_that_models_reasons(shifted):
         assert alarm.reasons and alarm.reasons in row["reasons"]
 
 
-def test_nta_mode_and_concentration_columns_are_charted_when_present():
+def test_the_nta_attributes_are_charted_when_the_feature_table_has_them():
+    from exoqc.features import feature_names
     from exoqc.monitor.run import ATTRIBUTES, attributes_present
 
-    frame = pd.DataFrame(columns=["dls_z_average_nm", "nta_mode_nm",
-                                  "nta_concentration_particles_per_ml", "nta_d90_nm"])
+    frame = pd.DataFrame(columns=["dls_z_average_nm", "nta_mode_nm", "nta_d90_nm",
+                                  "nta_dls_z_average_to_mode"])
     names = [a.name for a in attributes_present(frame)]
     assert names[:len(ATTRIBUTES)] == [a.name for a in ATTRIBUTES]
-    assert names[len(ATTRIBUTES):] == ["nta_mode_nm", "nta_concentration_particles_per_ml"]
+    assert names[len(ATTRIBUTES):] == ["nta_mode_nm", "nta_dls_z_average_to_mode"]
+    assert [a.name for a in attributes_present(frame[["dls_z_average_nm"]])] == [
+        a.name for a in ATTRIBUTES]
+    # The names are the feature table's own (a rename there must fail here).
+    assert {"nta_mode_nm", "nta_dls_z_average_to_mode"} <= set(feature_names())
