@@ -293,6 +293,7 @@ def analyze_sample(sample: NTASample) -> NTAResult:
     settings = {"software": sample.software,
                 "camera_level": list(sample.camera_level),
                 "detection_threshold": list(sample.detection_threshold),
+                "shutter": list(sample.shutter),
                 "temperature_c": _json_number(sample.temperature_c),
                 "viscosity_cp": _json_number(sample.viscosity_cp),
                 "frames": [] if sample.frames is None else

@@ -16,6 +16,13 @@ Readers (docs/nta.md has the exact layouts):
   ``Volume / nm^3``, ``Area / nm^2`` (tab-delimited, Latin-1). Its concentrations are those
   of the measured (diluted) suspension; the reader multiplies them by ``Dilution``. One
   sample, one "video" (the positions are scanned into one distribution).
+- Malvern NanoSight NTA 3.x per-particle exports of one video, ``..._ParticleData.csv``
+  (``Particle ID, Size/nm, Diffusion coefficient/nm^2 s^-1, Ln(Adjusted intensity)/AU,
+  Start frame, Tracklength, Included in distribution?``: one row per tracked particle) and
+  ``..._AllTracks.csv`` (``Particle ID, Size/nm, Diffusion coefficient/nm^2 s^-1, Frame,
+  X/pixels, Y/pixels, Ln(Adjusted intensity)/AU, Included in distribution?``: one row per
+  particle and frame). The sizes of the included particles make a number distribution;
+  these files state no analysed volume, so there is no concentration.
 - Generic CSV: optional ``# key: value`` lines (``dilution_factor``, ``sample_name``,
   ``particles_per_frame``, ``analysed_volume_ml``), then either ``size_nm`` and
   ``concentration`` (particles/mL in each size bin of the measured suspension) or one row
@@ -93,6 +100,7 @@ class NTASample:
     viscosity_cp: float | None = None
     camera_level: tuple[float, ...] = ()
     detection_threshold: tuple[float, ...] = ()
+    shutter: tuple[float, ...] = ()
     software: str = ""
     reported_concentration_per_ml: float | None = None
     reported_video_concentration_per_ml: NDArray[np.float64] | None = None
@@ -132,13 +140,15 @@ def read_nta_file(path: Path) -> list[NTASample]:
         raise NTAFormatError(
             path, "not an NTA export exoqc can read: expected a NanoSight ExperimentSummary "
             "(a '[Size Data]' section with 'Bin centre (nm)'), a ZetaView .txt (a 'Size / nm' "
-            "table with 'Number' and 'Concentration') or a CSV with the column size_nm "
+            "table with 'Number' and 'Concentration'), a NanoSight ParticleData/AllTracks "
+            "export ('Particle ID' and 'Size/nm' columns) or a CSV with the column size_nm "
             "(and concentration, or one row per tracked particle)", line=1)
     return _READERS[kind](str(path), lines)
 
 
 def detect_format(lines: Sequence[str]) -> str | None:
-    """``"nanosight"``, ``"zetaview"``, ``"csv"`` or None, from the first lines' content."""
+    """``"nanosight"``, ``"zetaview"``, ``"nanosight_particles"``, ``"csv"`` or None, from
+    the first lines' content."""
     head = [ln.strip() for ln in lines[:40] if ln.strip()]
     if head and (head[0].lower().startswith("nta experiment summary")
                  or any(ln.lower().startswith("created with nta") for ln in head[:5])):
@@ -150,6 +160,8 @@ def detect_format(lines: Sequence[str]) -> str | None:
         return "zetaview"
     header = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
     names = {c.strip().strip('"').lower() for c in re.split(r"[,;\t]", header)}
+    if {_PARTICLE_ID, _PARTICLE_SIZE} <= names:
+        return "nanosight_particles"
     if names & {"size_nm", "diameter_nm"}:
         return "csv"
     return None
@@ -406,6 +418,7 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     viscosity, _ = per_video("conditions", "viscosity/cp", "viscosity")
     camera, _ = per_video("conditions", "camera level", "camera level")
     threshold, _ = per_video("settings", "detection threshold", "detection threshold")
+    shutter_ms, _ = per_video("conditions", "shutter/ms", "shutter")
 
     reported = {}
     for key in ("mean", "mode", "sd", "d10", "d50", "d90"):
@@ -450,7 +463,8 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
         dilution_factor=dilution, particles_per_frame=particles_per_frame,
         valid_tracks=valid_tracks, frames=frames, temperature_c=mean_of(temperature),
         viscosity_cp=mean_of(viscosity), camera_level=distinct(camera),
-        detection_threshold=distinct(threshold), software=software_text,
+        detection_threshold=distinct(threshold), shutter=distinct(shutter_ms),
+        software=software_text,
         reported_concentration_per_ml=average(concentration_row, results_header,
                                               "concentration"),
         reported_video_concentration_per_ml=reported_video,
@@ -470,7 +484,7 @@ _ZETAVIEW_KEYS = {
     "sample": "sample", "software": "software", "temperature": "temperature_c",
     "viscosity": "viscosity_cp", "dilution": "dilution", "number of traces": "traces",
     "average number of particles": "particles_per_frame", "sensitivity": "sensitivity",
-    "minimum brightness": "threshold",
+    "minimum brightness": "threshold", "shutter": "shutter",
 }
 
 
@@ -545,6 +559,7 @@ def _read_zetaview(file: str, lines: Sequence[str]) -> list[NTASample]:
         traces = float(table[:, 1].sum())
     sensitivity = number_of("sensitivity", "sensitivity")
     threshold = number_of("threshold", "minimum brightness")
+    shutter = number_of("shutter", "shutter")
     per_frame = number_of("particles_per_frame", "average number of particles")
     return [NTASample(
         file=file, record=1,
@@ -558,6 +573,7 @@ def _read_zetaview(file: str, lines: Sequence[str]) -> list[NTASample]:
         viscosity_cp=number_of("viscosity_cp", "viscosity"),
         camera_level=() if sensitivity is None else (sensitivity,),
         detection_threshold=() if threshold is None else (threshold,),
+        shutter=() if shutter is None else (shutter,),
         software=values.get("software", ("", 0))[0],
         instrument_warnings=tuple(warnings), line=header_at + 1,
     )]
@@ -576,6 +592,23 @@ _CONCENTRATION_COLUMNS = ("concentration", "concentration_per_ml", "particles_pe
 _SAMPLE_COLUMNS = ("sample_name", "sample")
 _PARTICLE_BIN_NM = 1.0
 """Per-particle sizes are counted in 1 nm bins, as NanoSight reports its distribution."""
+
+
+def _particle_counts(file: str, videos: Sequence[NDArray], line: int,
+                     record: int | None = None) -> tuple[NDArray, NDArray]:
+    """Bin centres and (videos, bins) counts of per-particle sizes in 1 nm bins."""
+    sizes = np.concatenate(videos)
+    low, high = DIAMETER_RANGE_NM
+    bad = ~((sizes >= low) & (sizes <= high))
+    if bad.any():
+        raise NTAFormatError(file, f"size {sizes[int(np.argmax(bad))]:g} nm is not a "
+                             f"particle diameter: expected {low:g}-{high:g} nm",
+                             line=line, record=record)
+    n_bins = int(np.ceil(sizes.max() / _PARTICLE_BIN_NM)) + 1
+    _check_bins(file, min(max(n_bins, 2), MAX_BINS + 1), line)
+    edges = np.arange(n_bins + 1) * _PARTICLE_BIN_NM
+    counts = np.array([np.histogram(video, edges)[0] for video in videos], dtype=float)
+    return edges[:-1] + _PARTICLE_BIN_NM / 2, counts
 
 
 def _read_csv(file: str, lines: Sequence[str]) -> list[NTASample]:
@@ -673,19 +706,8 @@ def _read_csv(file: str, lines: Sequence[str]) -> list[NTASample]:
             tracks = None
             known = True
         else:
-            sizes = np.concatenate([block[:, 0] for _, block in parsed])
-            low, high = DIAMETER_RANGE_NM
-            bad = ~((sizes >= low) & (sizes <= high))
-            if bad.any():
-                raise NTAFormatError(file, f"size {sizes[int(np.argmax(bad))]:g} nm is not a "
-                                     f"particle diameter: expected {low:g}-{high:g} nm",
-                                     line=first_line, record=record)
-            n_bins = int(np.ceil(sizes.max() / _PARTICLE_BIN_NM)) + 1
-            _check_bins(file, min(max(n_bins, 2), MAX_BINS + 1), first_line)
-            edges = np.arange(n_bins + 1) * _PARTICLE_BIN_NM
-            diameter = edges[:-1] + _PARTICLE_BIN_NM / 2
-            counts = np.array([np.histogram(block[:, 0], edges)[0] for _, block in parsed],
-                              dtype=float)
+            diameter, counts = _particle_counts(file, [block[:, 0] for _, block in parsed],
+                                                first_line, record)
             tracks = counts.sum(axis=1)
             known = volume_ml is not None
             concentration = counts / volume_ml if known else counts
@@ -705,4 +727,106 @@ def _read_csv(file: str, lines: Sequence[str]) -> list[NTASample]:
     return samples
 
 
-_READERS = {"nanosight": _read_nanosight, "zetaview": _read_zetaview, "csv": _read_csv}
+# --------------------------------------------------------------------------- NanoSight particles
+
+_PARTICLE_ID = "particle id"
+_PARTICLE_SIZE = "size/nm"
+_PARTICLE_INCLUDED = "included in distribution?"
+_PARTICLE_FRAME = "frame"
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+_EXPORT_SUFFIX = re.compile(r"[_ -]?(particledata|alltracks)$", re.IGNORECASE)
+
+
+def _read_nanosight_particles(file: str, lines: Sequence[str]) -> list[NTASample]:
+    """A NanoSight ``..._ParticleData.csv`` (one row per particle) or ``..._AllTracks.csv``
+    (one row per particle and frame) export of one video: the sizes of the particles the
+    instrument included in its distribution, counted in 1 nm bins. It states no analysed
+    volume, so no concentration (``concentration_known`` False)."""
+    header_at = next(i for i, ln in enumerate(lines) if ln.strip())
+    sep = sniff_delimiter(lines[header_at])
+    header = [c.strip().strip('"') for c in lines[header_at].split(sep)]
+    names = [c.lower() for c in header]
+    id_col, size_col = names.index(_PARTICLE_ID), names.index(_PARTICLE_SIZE)
+    included_col = names.index(_PARTICLE_INCLUDED) if _PARTICLE_INCLUDED in names else None
+    per_frame = _PARTICLE_FRAME in names
+    numbers: list[int] = []
+    cells_of: list[list[str]] = []
+    for number in range(header_at + 2, len(lines) + 1):
+        line = lines[number - 1]
+        if not line.strip(" \t" + sep):
+            continue
+        cells = [c.strip().strip('"') for c in line.split(sep)]
+        if len(cells) != len(names):
+            raise NTAFormatError(file, f"row has {len(cells)} cells but the header has "
+                                 f"{len(names)}: expected one value per column", line=number)
+        numbers.append(number)
+        cells_of.append(cells)
+    if not cells_of:
+        raise NTAFormatError(file, "header but no particle rows (file truncated?)",
+                             line=header_at + 1)
+    pairs = [[cells[id_col], cells[size_col]] for cells in cells_of]
+    try:
+        values = np.array(pairs, dtype=float)
+        if not np.isfinite(values).all():
+            raise ValueError
+    except ValueError:
+        values = np.array([_floats(file, pair, sep, "particle row", line,
+                                   names=[header[id_col], header[size_col]])
+                           for line, pair in zip(numbers, pairs, strict=True)])
+    ids, sizes = values[:, 0], values[:, 1]
+    bad = (ids < 0) | (ids != np.floor(ids))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise NTAFormatError(file, f"Particle ID {ids[i]:g} is not a track number: expected "
+                             "a whole number ≥ 0", line=numbers[i], column=header[id_col])
+    if included_col is None:
+        included = np.ones(len(ids), dtype=bool)
+    else:
+        flags = [cells[included_col].lower() for cells in cells_of]
+        known = [f in _TRUE or f in _FALSE for f in flags]
+        if not all(known):
+            i = known.index(False)
+            raise NTAFormatError(file, f"{quoted(cells_of[i][included_col])} is not a yes/no "
+                                 "flag: expected True or False", line=numbers[i],
+                                 column=header[included_col])
+        included = np.array([f in _TRUE for f in flags])
+    unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    if per_frame:
+        # AllTracks repeats each particle on every frame of its track with the same size
+        # and inclusion; a row that disagrees is not from one export.
+        differs = (sizes != sizes[first][inverse]) | (included != included[first][inverse])
+        if differs.any():
+            i = int(np.argmax(differs))
+            where = numbers[first[inverse[i]]]
+            raise NTAFormatError(file, f"particle {ids[i]:g} has a different size or "
+                                 f"inclusion than on its first frame (line {where}): expected "
+                                 "the same values on every frame of a track", line=numbers[i])
+    elif unique.size != ids.size:
+        seen = np.zeros(len(ids), dtype=bool)
+        seen[first] = True
+        i = int(np.argmin(seen))
+        raise NTAFormatError(file, f"Particle ID {ids[i]:g} is repeated: expected one row per "
+                             "particle (an AllTracks export has a Frame column)",
+                             line=numbers[i], column=header[id_col])
+    kept = included[first]
+    if not kept.any():
+        raise NTAFormatError(file, "no particle is included in the distribution: expected "
+                             "at least one with 'Included in distribution?' True",
+                             line=header_at + 1)
+    diameter, counts = _particle_counts(file, [sizes[first][kept]], numbers[0])
+    notes = ["per-particle export: it states no analysed volume, so no concentration"]
+    if not kept.all():
+        notes.append(f"{int((~kept).sum())} of {kept.size} tracked particles not included in "
+                     "the distribution by the instrument: left out")
+    stem = Path(file).stem
+    return [NTASample(
+        file=file, record=1, sample_name=_EXPORT_SUFFIX.sub("", stem).strip() or stem,
+        instrument="nanosight", diameter_nm=diameter, video_concentration_per_ml=counts,
+        video_names=(stem,), dilution_factor=None, concentration_known=False,
+        valid_tracks=np.array([float(kept.sum())]), line=numbers[0], notes=tuple(notes),
+    )]
+
+
+_READERS = {"nanosight": _read_nanosight, "zetaview": _read_zetaview, "csv": _read_csv,
+            "nanosight_particles": _read_nanosight_particles}

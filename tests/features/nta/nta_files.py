@@ -87,3 +87,65 @@ def zetaview_text(centres_nm: np.ndarray, counts: np.ndarray, *,
 def write_zetaview(path: Path, text: str) -> Path:
     path.write_bytes(text.encode("latin-1"))
     return path
+
+
+# NanoSight NTA 3.x per-particle exports of one video. No public real export was found, so
+# the files are synthetic; their columns are those public code reads from real exports:
+# a NanoSight 3.4 CSV-pack importer (its PARTICLE_COLUMNS and TRACK_COLUMNS) and a
+# particle-level NanoSight intensity analysis (its REQUIRED_COLUMNS), both found with the
+# project's code search (the index does not name their repositories). ParticleData: one
+# row per particle; AllTracks: one row per particle and frame; comma-delimited, the
+# inclusion flag written True/False.
+PARTICLE_COLUMNS = ("Particle ID", "Size/nm", "Diffusion coefficient/nm^2 s^-1",
+                    "Ln(Adjusted intensity)/AU", "Start frame", "Tracklength",
+                    "Included in distribution?")
+TRACK_COLUMNS = ("Particle ID", "Size/nm", "Diffusion coefficient/nm^2 s^-1", "Frame",
+                 "X/pixels", "Y/pixels", "Ln(Adjusted intensity)/AU",
+                 "Included in distribution?")
+PARTICLE_DATA = NTA_DATA / "EV_prep_3_video1_ParticleData.csv"
+ALL_TRACKS = NTA_DATA / "EV_prep_3_video1_AllTracks.csv"
+_KT_J = 1.380649e-23 * 298.15
+_WATER_CP = 0.89
+
+
+def nanosight_particles(n: int = 150, n_excluded: int = 12, seed: int = 3) -> dict:
+    """Particles of one synthetic video: size (nm), start frame, track length, inclusion
+    (the instrument leaves out short tracks), intensity."""
+    rng = np.random.default_rng(seed)
+    size = np.round(rng.lognormal(np.log(110.0), 0.35, n), 1)
+    length = rng.integers(10, 40, n)
+    included = np.ones(n, dtype=bool)
+    included[rng.choice(n, n_excluded, replace=False)] = False
+    length[~included] = rng.integers(2, 6, n_excluded)
+    return {"id": np.arange(1, n + 1), "size_nm": size, "start": rng.integers(0, 1400, n),
+            "length": length, "included": included,
+            "ln_intensity": np.round(rng.normal(7.5, 1.0, n), 3)}
+
+
+def _diffusion_nm2_s(size_nm: float) -> float:
+    """Stokes-Einstein at 25 °C in water, as the instrument converts the two."""
+    return _KT_J / (3 * np.pi * _WATER_CP * 1e-3 * size_nm * 1e-9) * 1e18
+
+
+def particle_data_text(p: dict) -> str:
+    rows = [",".join(PARTICLE_COLUMNS)]
+    for k in range(p["id"].size):
+        rows.append(f"{p['id'][k]},{p['size_nm'][k]:.1f},{_diffusion_nm2_s(p['size_nm'][k]):.1f},"
+                    f"{p['ln_intensity'][k]:.3f},{p['start'][k]},{p['length'][k]},"
+                    f"{'True' if p['included'][k] else 'False'}")
+    return "\r\n".join(rows) + "\r\n"
+
+
+def all_tracks_text(p: dict, seed: int = 4) -> str:
+    rng = np.random.default_rng(seed)
+    rows = [",".join(TRACK_COLUMNS)]
+    for k in range(p["id"].size):
+        xy = rng.uniform(50, 1200, 2) + np.cumsum(rng.normal(0, 1.5, (p["length"][k], 2)),
+                                                  axis=0)
+        for f in range(p["length"][k]):
+            rows.append(f"{p['id'][k]},{p['size_nm'][k]:.1f},"
+                        f"{_diffusion_nm2_s(p['size_nm'][k]):.1f},{p['start'][k] + f},"
+                        f"{xy[f, 0]:.2f},{xy[f, 1]:.2f},"
+                        f"{p['ln_intensity'][k] + rng.normal(0, 0.1):.3f},"
+                        f"{'True' if p['included'][k] else 'False'}")
+    return "\r\n".join(rows) + "\r\n"
