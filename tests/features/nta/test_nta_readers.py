@@ -139,6 +139,17 @@ def test_synthetic_zetaview_export(tmp_path):
     assert result.concentration_per_ml == pytest.approx(expected.sum(), rel=1e-3)
     assert result.mean_nm == pytest.approx((centres @ counts) / counts.sum(), rel=1e-3)
     assert result.flags == ()
+    # The measurement settings the export states (header "Sensitivity:\t80.0",
+    # "Shutter:\t100", "Minimum Brightness:\t30").
+    settings = result.to_json()["settings"]
+    assert (settings["camera_level"], settings["shutter"]) == ([80.0], [100.0])
+    assert settings["detection_threshold"] == [30.0]
+
+
+def test_nanosight_shutter_per_video_is_kept():
+    # beads2.csv: "Shutter/ms,22.250000" for each of its 5 videos; beads.csv: 30.15 and 17.4.
+    assert read_nta_file(BEADS2)[0].shutter == (22.25,)
+    assert read_nta_file(BEADS)[0].shutter == (17.4, 30.15)
 
 
 def test_zetaview_without_dilution_and_a_failed_drift_check_is_flagged(tmp_path):

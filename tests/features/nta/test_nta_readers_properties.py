@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-from nta_files import BEADS, BEADS2, zetaview_counts, zetaview_text
+from nta_files import (
+    BEADS,
+    BEADS2,
+    all_tracks_text,
+    nanosight_particles,
+    particle_data_text,
+    zetaview_counts,
+    zetaview_text,
+)
 
 from exoqc.errors import NTAFormatError
 from exoqc.features.nta.analysis import analyze_sample
@@ -40,7 +48,11 @@ EXPORTS = {
                             _CENTRES[:60], _COUNTS[:60] * 1e6, strict=True)),
     "csv particles": "# analysed_volume_ml: 2e-6\nsample_name,video,size_nm\n"
                      + "".join(f"S{i % 2},{i % 3},{80 + (i * 37) % 90}\n" for i in range(90)),
+    "nanosight particle data (synthetic)": particle_data_text(nanosight_particles(40, 5)),
+    "nanosight all tracks (synthetic)": all_tracks_text(nanosight_particles(8, 2)),
 }
+PARTICLE_EXPORTS = [name for name in EXPORTS if name.startswith("nanosight particle")
+                    or name.startswith("nanosight all tracks")]
 
 NUMBER = re.compile(r"(?<![\w.])[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.])")
 BAD_CELLS = ["", " ", "nan", "inf", "-inf", "1e308", "-1e308", "1e999", "0", "-0", "-1",
@@ -142,6 +154,24 @@ def test_a_mutated_export_is_read_or_refused_naming_file_and_place(tmp_path_fact
     path = tmp_path_factory.mktemp("nta") / "export.csv"
     path.write_bytes(text.encode("latin-1", errors="replace"))
     read_and_analyse(path)
+
+
+@property_settings(60)
+@given(name=st.sampled_from(PARTICLE_EXPORTS), changes=st.lists(mutations, min_size=1,
+                                                                max_size=3))
+def test_a_mutated_particle_export_is_read_or_refused(tmp_path_factory, name, changes):
+    """The per-particle exports under the same mutations: counts of whole particles, each
+    once, or an error naming the file and the line."""
+    text = EXPORTS[name]
+    for change in changes:
+        text = mutate(text, change)
+    path = tmp_path_factory.mktemp("nta") / "export.csv"
+    path.write_bytes(text.encode("latin-1", errors="replace"))
+    samples = read_and_analyse(path)
+    if samples and samples[0].instrument == "nanosight" and not samples[0].concentration_known:
+        counts = samples[0].video_concentration_per_ml
+        assert (counts == np.round(counts)).all()
+        assert counts.sum() == samples[0].valid_tracks.sum()
 
 
 @property_settings(20)
