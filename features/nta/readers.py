@@ -744,7 +744,12 @@ def _read_nanosight_particles(file: str, lines: Sequence[str]) -> list[NTASample
     instrument included in its distribution, counted in 1 nm bins. It states no analysed
     volume, so no concentration (``concentration_known`` False)."""
     header_at = next(i for i, ln in enumerate(lines) if ln.strip())
-    sep = sniff_delimiter(lines[header_at])
+    # The delimiter is the one that splits out both needed columns (a re-save may use ';').
+    sep = next((d for d in (",", ";", "\t") if {_PARTICLE_ID, _PARTICLE_SIZE} <= {
+        c.strip().strip('"').lower() for c in lines[header_at].split(d)}), None)
+    if sep is None:
+        raise NTAFormatError(file, "header does not split into the columns 'Particle ID' and "
+                             "'Size/nm': expected them separated by commas", line=header_at + 1)
     header = [c.strip().strip('"') for c in lines[header_at].split(sep)]
     names = [c.lower() for c in header]
     id_col, size_col = names.index(_PARTICLE_ID), names.index(_PARTICLE_SIZE)
