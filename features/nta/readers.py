@@ -79,9 +79,10 @@ class NTASample:
     size bin (bin centres ``diameter_nm``, increasing). They are of the original sample when
     ``dilution_factor`` is set, of the measured suspension when it is ``None`` (not recorded);
     with ``concentration_known`` False (a particle list without an analysed volume) they are
-    particle counts. Per-video arrays (``particles_per_frame``, ``valid_tracks``, ...) have
-    one value per video, NaN where the file has none. ``line``: where the distribution
-    starts in the file.
+    particle counts. ``shutter``: the distinct NanoSight ``Shutter/ms`` values of the videos,
+    or ZetaView's ``Shutter`` in its own units. Per-video arrays (``particles_per_frame``,
+    ``valid_tracks``, ...) have one value per video, NaN where the file has none.
+    ``line``: where the distribution starts in the file.
     """
 
     file: str
