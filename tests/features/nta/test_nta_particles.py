@@ -19,7 +19,9 @@ from nta_files import (
     particle_data_text,
 )
 
+from exoqc.dataset import load_dataset
 from exoqc.errors import NTAFormatError
+from exoqc.features.build import build_features
 from exoqc.features.nta.analysis import analyze_file
 from exoqc.features.nta.readers import read_nta_file
 
@@ -101,3 +103,19 @@ def test_a_track_whose_size_changes_between_frames_is_refused(tmp_path):
     with pytest.raises(NTAFormatError) as caught:
         read_nta_file(path)
     assert caught.value.line == 4 and "every frame" in caught.value.detail
+
+
+def test_a_particle_export_as_nta_file_gives_size_features_and_nan_concentration(tmp_path):
+    root = tmp_path / "ds"
+    (root / "nta").mkdir(parents=True)
+    (root / "nta" / "v1_ParticleData.csv").write_bytes(PARTICLE_DATA.read_bytes())
+    (root / "preps.csv").write_text("prep_id,nta_file,protein_ug_per_ml\n"
+                                    "P1,nta/v1_ParticleData.csv,100\n")
+    table = build_features(load_dataset(root, errors="collect"), n_jobs=1)
+    assert table.errors == {}
+    row = table.frame.loc["P1"]
+    included = PARTICLES["size_nm"][PARTICLES["included"]]
+    assert abs(row["nta_mean_nm"] - included.mean()) <= 0.5
+    # No analysed volume in the file: no concentration, so nothing per µg protein either.
+    assert np.isnan(row["nta_concentration_per_ml"])
+    assert np.isnan(row["nta_log10_particles_per_ug"])
