@@ -756,22 +756,24 @@ def _read_nanosight_particles(file: str, lines: Sequence[str]) -> list[NTASample
     id_col, size_col = names.index(_PARTICLE_ID), names.index(_PARTICLE_SIZE)
     included_col = names.index(_PARTICLE_INCLUDED) if _PARTICLE_INCLUDED in names else None
     per_frame = _PARTICLE_FRAME in names
+    # Only the needed cells are cleaned: an AllTracks export has ~10⁵ rows of 8 cells.
+    wanted = [id_col, size_col] + ([included_col] if included_col is not None else [])
     numbers: list[int] = []
-    cells_of: list[list[str]] = []
+    picked: list[list[str]] = []
     for number in range(header_at + 2, len(lines) + 1):
         line = lines[number - 1]
         if not line.strip(" \t" + sep):
             continue
-        cells = [c.strip().strip('"') for c in line.split(sep)]
+        cells = line.split(sep)
         if len(cells) != len(names):
             raise NTAFormatError(file, f"row has {len(cells)} cells but the header has "
                                  f"{len(names)}: expected one value per column", line=number)
         numbers.append(number)
-        cells_of.append(cells)
-    if not cells_of:
+        picked.append([cells[i].strip().strip('"') for i in wanted])
+    if not picked:
         raise NTAFormatError(file, "header but no particle rows (file truncated?)",
                              line=header_at + 1)
-    pairs = [[cells[id_col], cells[size_col]] for cells in cells_of]
+    pairs = [row[:2] for row in picked]
     try:
         values = np.array(pairs, dtype=float)
         if not np.isfinite(values).all():
@@ -789,12 +791,12 @@ def _read_nanosight_particles(file: str, lines: Sequence[str]) -> list[NTASample
     if included_col is None:
         included = np.ones(len(ids), dtype=bool)
     else:
-        flags = [cells[included_col].lower() for cells in cells_of]
+        flags = [row[2].lower() for row in picked]
         known = [f in _TRUE or f in _FALSE for f in flags]
         if not all(known):
             i = known.index(False)
-            raise NTAFormatError(file, f"{quoted(cells_of[i][included_col])} is not a yes/no "
-                                 "flag: expected True or False", line=numbers[i],
+            raise NTAFormatError(file, f"{quoted(picked[i][2])} is not a yes/no flag: "
+                                 "expected True or False", line=numbers[i],
                                  column=header[included_col])
         included = np.array([f in _TRUE for f in flags])
     unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
