@@ -25,7 +25,7 @@ from exoqc.dataset import load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.inference.explain import Explained, ModelExplainer
-from exoqc.output import write_atomically
+from exoqc.output import check_writable_path, write_atomically
 from exoqc.training.registry import LoadedModel, load_model
 
 SCORE_COLUMNS = [
@@ -186,6 +186,7 @@ def scores_file_path(output: str | Path) -> Path:
     path = Path(output)
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ExoqcInputError(path, "expected a scores file name ending in .csv or .parquet")
+    check_writable_path(path)
     return path
 
 
