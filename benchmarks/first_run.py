@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 _TRAIN_STAGES = {
     "build_features": "features (DLS analysis included)",
     "_log_datasets": "logging input datasets",

@@ -89,34 +89,27 @@ def features(
     output: Annotated[Path, typer.Option("-o", "--output", help="FEATURES.parquet or .csv")],
 ) -> None:
     """Build the feature table (one row per preparation) from a prep dataset folder."""
+    from exoqc import input_report
     from exoqc.dataset import load_dataset
     from exoqc.errors import ExoqcInputError
     from exoqc.features.build import FEATURE_FILE_SUFFIXES, build_features, write_feature_table
+    from exoqc.output import check_writable_path
 
     if output.suffix.lower() not in FEATURE_FILE_SUFFIXES:
         raise typer.BadParameter(f"'{output}': expected a .parquet or .csv file name",
                                  param_hint="'-o' / '--output'")
     try:
+        check_writable_path(output)
         dataset = load_dataset(dataset_dir, errors="collect")
     except ExoqcInputError as error:
         typer.echo(f"exoqc features: {error}", err=True)
         raise typer.Exit(1) from None
     table = build_features(dataset, progress=True)
-    # A file-level error fails every prep: say it once, with the preps it concerns.
-    preps_of: dict[str, list[str]] = {}
-    for prep_id, messages in table.errors.items():
-        for message in messages:
-            preps_of.setdefault(message, []).append(prep_id)
-    for message, prep_ids in preps_of.items():
-        named = ", ".join(f"'{p}'" for p in prep_ids[:5])
-        more = f" and {len(prep_ids) - 5} more" if len(prep_ids) > 5 else ""
-        typer.echo(f"error: prep {named}{more} left empty: {message}", err=True)
-    warnings = [f"warning: prep '{p}': {m}" for p, ms in table.warnings.items() for m in ms]
-    max_warnings_shown = 50
-    for line in warnings[:max_warnings_shown]:
+    problems = input_report.collect(table.errors, table.warnings,
+                                    input_report.general_warnings(dataset))
+    for line in input_report.summary_lines(problems):
         typer.echo(line, err=True)
-    if len(warnings) > max_warnings_shown:
-        typer.echo(f"... and {len(warnings) - max_warnings_shown} more warnings", err=True)
+    warnings = [p for p in problems if p.severity == "warning"]
     try:
         write_feature_table(table.frame, output)
     except OSError as error:

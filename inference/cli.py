@@ -12,6 +12,7 @@ from rich.table import Table
 
 from exoqc import tracking
 from exoqc.errors import ExoqcInputError
+from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
 from exoqc.training.model import ModelIntegrityError
 from exoqc.ui import browser_url, run_artifacts_url
 
@@ -33,7 +34,7 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
         with console.status("Scoring..."):
             result = (score_function or score)(dataset_dir, output, settings)
     except (ExoqcInputError, ModelIntegrityError) as error:
-        console.print(f"[red]exoqc score: {error}[/red]")
+        console.print(f"exoqc score: {error}", style="red", markup=False, highlight=False)
         return 1
     except MlflowException as error:
         console.print(f"[red]exoqc score: cannot load the models ({error.message}). Train "
@@ -59,16 +60,19 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
         out.print(f"[bold]Outside the training domain[/bold] ({len(flagged)}): treat these "
                   "scores with care")
         for _, row in flagged.head(10).iterrows():
-            out.print(f"  {row['prep_id']}: {row['domain_note']}")
+            out.print(f"  {row['prep_id']}: {row['domain_note']}", markup=False)
         if len(flagged) > 10:
             out.print(f"  ... and {len(flagged) - 10} more (domain_note in the scores file)")
     errors = scores[scores["status"] == "error"]
     if len(errors):
         out.print(f"[bold]Not scored: input errors[/bold] ({len(errors)})")
         for _, row in errors.head(10).iterrows():
-            out.print(f"  {row['prep_id']}: {row['error']}")
+            out.print(f"  {row['prep_id']}: {row['error']}", markup=False)
         if len(errors) > 10:
             out.print(f"  ... and {len(errors) - 10} more (error column of the scores file)")
+    where = f"the scoring run's {PROBLEMS_ARTIFACT}" if result.run_id else None
+    for line in summary_lines(result.input_problems, where):
+        console.print(line, markup=False, highlight=False)
     out.print(f"Scores: {result.output}")
     if result.run_id:
         experiment_id = MlflowClient().get_run(result.run_id).info.experiment_id

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from exoqc import input_report
 from exoqc.dataset import load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
@@ -132,6 +133,7 @@ class ScoreResult:
     output: Path
     run_id: str | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    input_problems: list[input_report.Reported] = field(default_factory=list)
 
     @property
     def n_ok(self) -> int:
@@ -166,6 +168,8 @@ def score(
     table = build_features(dataset, n_jobs=settings.n_jobs,
                            progress=progress is not None)
     timer.seconds.update({f"features: {part}": t for part, t in table.timings_s.items()})
+    problems = input_report.collect(table.errors, table.warnings,
+                                    input_report.general_warnings(dataset))
     timer.restart()
     scores, explained = scorer.score_features(table.frame, table.errors, table.warnings)
     timer.lap("predict and explain")
@@ -177,8 +181,9 @@ def score(
 
         run_id = log_scoring_run(dataset, table.frame, scores, explained, scorer, output,
                                  settings.max_figures)
+        input_report.log_problems(problems, run_id)
         timer.lap("mlflow run")
-    return ScoreResult(scores, output, run_id, timer.seconds)
+    return ScoreResult(scores, output, run_id, timer.seconds, problems)
 
 
 def scores_file_path(output: str | Path) -> Path:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from exoqc import __version__, tracking
+from exoqc import __version__, input_report, tracking
 from exoqc.config import Settings, get_settings
 from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES, Dataset, load_dataset
 from exoqc.features import build_features, catalog_frame, label_of
@@ -82,6 +82,7 @@ class TrainResult:
     baseline_metrics: dict[str, dict[str, float]]
     cv_metrics: dict[str, float] = field(default_factory=dict)
     readout_metrics: dict[str, float] = field(default_factory=dict)
+    input_problems: list[input_report.Reported] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -97,7 +98,9 @@ def train(
     """Train, evaluate, explain, register. Returns one result per target trained."""
     settings = settings or TrainSettings()
     if not isinstance(dataset, Dataset):
-        dataset = load_dataset(dataset, errors="raise")
+        # Every problem is reported at once, after the features (an unreadable DLS record
+        # too), never one stage at a time: see the InputProblemsError below.
+        dataset = load_dataset(dataset, errors="collect")
     targets = TARGETS if target == "all" else (target,)
     missing = [t for t in targets if not dataset.has_labels(LABEL_COLUMN[t])]
     if missing:
@@ -105,18 +108,37 @@ def train(
             f"{dataset.root / 'preps.csv'}: no {', '.join(LABEL_COLUMN[t] for t in missing)} "
             "labels: training needs the label column filled for the preparations to learn from"
         )
+    for t in targets:  # seconds of checks before minutes of work
+        check_batches(dataset, LABEL_COLUMN[t], settings)
     tracking.configure()
     table = build_features(dataset, n_jobs=settings.n_jobs)
+    problems = input_report.collect(table.errors, table.warnings,
+                                    input_report.general_warnings(dataset))
     if table.errors:
-        first = next(iter(table.errors.items()))
-        raise ValueError(
-            f"{len(table.errors)} preparation(s) could not be featurized, e.g. {first[0]}: "
-            f"{'; '.join(first[1])}"
-        )
-    return {
+        raise input_report.InputProblemsError(dataset.root, problems)
+    results = {
         t: _train_target(t, dataset, table.frame, settings, progress or _no_progress)
         for t in targets
     }
+    for result in results.values():
+        input_report.log_problems(problems, result.run_id)
+        result.input_problems = problems
+    return results
+
+
+def check_batches(dataset: Dataset, label: str, settings: TrainSettings) -> None:
+    """Refuse, before any work, labels whose batches cannot make the held-out split and the
+    CV folds, saying how many batches it takes."""
+    labelled = dataset.preps[label].dropna()
+    groups = batch_groups(dataset.preps.loc[labelled.index])
+    codes = labelled.astype("category").cat.codes
+    try:
+        train_positions, _ = heldout_split(codes, groups, settings.test_fraction, settings.seed)
+        cv_folds(codes.iloc[train_positions], groups.iloc[train_positions], settings.n_folds,
+                 settings.seed)
+    except ValueError as error:
+        raise ValueError(f"{dataset.root / 'preps.csv'}, column '{label}': {error} "
+                         f"({groups.nunique()} batch(es) labelled in all)") from None
 
 
 def _no_progress(step: str, done: int, total: int) -> None:
