@@ -52,7 +52,9 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
         table.add_row(f"  purity {cls}", str(int((ok["purity_class"] == cls).sum())))
     table.add_row("  likely potent", str(int((ok["potency_class"] == "potent").sum())))
     table.add_row("  outside training domain", str(int((~ok["in_domain"].astype(bool)).sum())))
-    table.add_row("input errors", str(len(scores) - len(ok)))
+    n_thin = int((scores["status"] == "insufficient").sum())
+    table.add_row("not enough data for a call", str(n_thin))
+    table.add_row("input errors", str(int((scores["status"] == "error").sum())))
     out = Console()
     out.print(table)
     flagged = ok[~ok["in_domain"].astype(bool)]
@@ -70,6 +72,9 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
             out.print(f"  {row['prep_id']}: {row['error']}", markup=False)
         if len(errors) > 10:
             out.print(f"  ... and {len(errors) - 10} more (error column of the scores file)")
+    if n_thin:
+        out.print(f"[bold]No call: not enough data[/bold] ({n_thin}): status 'insufficient'; "
+                  "each needs at least one of DLS, markers, NTA or BCA")
     where = f"the scoring run's {PROBLEMS_ARTIFACT}" if result.run_id else None
     for line in summary_lines(result.input_problems, where):
         console.print(line, markup=False, highlight=False)

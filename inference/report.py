@@ -186,7 +186,8 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         f"{html.escape(str(scores['purity_model'].iloc[0]))}, "
         f"{html.escape(str(scores['potency_model'].iloc[0]))} (exoqc {__version__})</p>",
         f"<p><b>{len(scores)}</b> preparations: <b>{len(ok)}</b> scored, <b>{n_error}</b> "
-        f"with input errors. Purity: high {counts.get('high', 0)}, medium "
+        f"with input errors, {int((scores['status'] == 'insufficient').sum())} without "
+        "enough data for a call. Purity: high {counts.get('high', 0)}, medium "
         f"{counts.get('medium', 0)}, low {counts.get('low', 0)}. Likely potent: "
         f"{int((ok['potency_class'] == 'potent').sum())}. Outside the training domain: "
         f"{len(flagged)}.</p>",
@@ -235,7 +236,8 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
         })
         ok = scores[scores["status"] == "ok"]
         metrics = {
-            "n_ok": float(len(ok)), "n_error": float(len(scores) - len(ok)),
+            "n_ok": float(len(ok)), "n_error": float((scores["status"] == "error").sum()),
+            "n_insufficient": float((scores["status"] == "insufficient").sum()),
             "n_out_of_domain": float((~ok["in_domain"].astype(bool)).sum()),
             "n_potent": float((ok["potency_class"] == "potent").sum()),
         }

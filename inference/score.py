@@ -6,7 +6,8 @@ scores file atomically, then log the scoring run to MLflow (input dataset, score
 per-preparation waterfall figures, batch summary, HTML report).
 
 Every input preparation gets exactly one row. A preparation whose input is bad gets
-``status=error`` and the message; the rest of the batch is scored.
+``status=error`` and the message; one with too little data for a call (none of DLS,
+markers, NTA, BCA) gets ``status=insufficient`` and no class; the rest is scored.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from exoqc import input_report
 from exoqc.dataset import load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
+from exoqc.features.groups import INSUFFICIENT_MESSAGE, has_enough_data
 from exoqc.inference.explain import Explained, ModelExplainer
 from exoqc.output import check_writable_path, write_atomically
 from exoqc.training.registry import LoadedModel, load_model
@@ -35,6 +37,9 @@ SCORE_COLUMNS = [
     "purity_model", "potency_model",
 ]
 """The DESIGN contract's columns, in order; predicted readouts follow them."""
+
+INSUFFICIENT = "insufficient"
+"""Status of a preparation with too little data for a call (see docs/scoring.md)."""
 
 DEFAULT_MODELS = {"purity": "models:/exoqc-purity@champion",
                   "potency": "models:/exoqc-potency@champion"}
@@ -79,11 +84,14 @@ class Scorer:
         the models predict here."""
         ids = features.index.astype(str)
         failed = ids.isin(list(errors))
-        ok = features[~failed]
+        # No call without evidence: a row with status 'insufficient' and no class.
+        thin = ~failed & ~has_enough_data(features).to_numpy()
+        ok = features[~failed & ~thin]
         out = pd.DataFrame(index=features.index)
         out["prep_id"] = ids
-        out["status"] = np.where(failed, "error", "ok")
+        out["status"] = np.select([failed, thin], ["error", INSUFFICIENT], "ok")
         out["error"] = ["; ".join(errors.get(p, [])) for p in ids]
+        out.loc[thin, "error"] = INSUFFICIENT_MESSAGE
         explained: dict[str, Explained] = {}
         words: dict[str, list[str]] = {}
         for name in ("purity", "potency"):
