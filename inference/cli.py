@@ -48,9 +48,12 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
     table.add_column("")
     table.add_column("preparations", justify="right")
     table.add_row("scored", str(len(ok)))
+    absent = set(result.absent_models)
     for cls in ("high", "medium", "low"):
-        table.add_row(f"  purity {cls}", str(int((ok["purity_class"] == cls).sum())))
-    table.add_row("  likely potent", str(int((ok["potency_class"] == "potent").sum())))
+        table.add_row(f"  purity {cls}", "no model" if "purity" in absent
+                      else str(int((ok["purity_class"] == cls).sum())))
+    table.add_row("  likely potent", "no model" if "potency" in absent
+                  else str(int((ok["potency_class"] == "potent").sum())))
     table.add_row("  outside training domain", str(int((~ok["in_domain"].astype(bool)).sum())))
     n_thin = int((scores["status"] == "insufficient").sum())
     table.add_row("not enough data for a call", str(n_thin))
@@ -72,6 +75,9 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
             out.print(f"  {row['prep_id']}: {row['error']}", markup=False)
         if len(errors) > 10:
             out.print(f"  ... and {len(errors) - 10} more (error column of the scores file)")
+    for name in result.absent_models:
+        out.print(f"{name}: not scored, no {tracking.REGISTERED_MODELS[name]} model is "
+                  f"registered (train it with 'exoqc train --target {name}')")
     if n_thin:
         out.print(f"[bold]No call: not enough data[/bold] ({n_thin}): status 'insufficient'; "
                   "each needs at least one of DLS, markers, NTA or BCA")

@@ -81,8 +81,8 @@ def batch_summary_figure(scores: pd.DataFrame, explained: dict[str, Explained]) 
     potency_ax.set_ylabel("preparations")
     potency_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
-    purity = explained["purity"]
-    if len(purity.values):
+    purity = explained.get("purity")
+    if purity is not None and len(purity.values):
         mean_abs = pd.Series(np.abs(purity.values).mean(axis=0),
                              index=[plot_label(label_of(c)) for c in purity.data.columns])
         top = mean_abs.sort_values().tail(10)
@@ -155,7 +155,7 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         first.append(
             "<tr>" + _cell(prep_id, "id")
             + _cell(row["purity_class"], f"c-{row['purity_class']}")
-            + _cell(_probability(row[f"p_purity_{row['purity_class']}"]), "num")
+            + _cell(_probability(row.get(f"p_purity_{row['purity_class']}")), "num")
             + _cell(row["potency_class"], f"c-{row['potency_class']}")
             + _cell(_probability(row["p_potent"]), "num")
             + _cell(_domain(row["in_domain"]))
@@ -251,7 +251,7 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
         figures: dict[str, list[str]] = {}
         for prep_id in figure_preps(scores, max_figures):
             row = ok_rows[prep_id]
-            for target in ("purity", "potency"):
+            for target in scorer.explainers:
                 fig = scorer.explainers[target].waterfall(explained[target], row, prep_id)
                 name = figure_name(prep_id, target)
                 mlflow.log_figure(fig, name, save_kwargs=PNG_SAVE_KWARGS)

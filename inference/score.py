@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
 from exoqc import input_report
@@ -57,17 +58,39 @@ class ScoreSettings(BaseModel):
 
 
 class Scorer:
-    """Both models and their explainers, loaded once, scoring feature rows."""
+    """The models and their explainers, loaded once, scoring feature rows.
 
-    def __init__(self, purity: LoadedModel, potency: LoadedModel, n_reasons: int = 3) -> None:
-        self.models = {"purity": purity, "potency": potency}
+    A model may be absent (``None``: none registered yet); its columns are then empty and
+    :attr:`absent` names it.
+    """
+
+    def __init__(self, purity: LoadedModel | None, potency: LoadedModel | None,
+                 n_reasons: int = 3) -> None:
+        given = {"purity": purity, "potency": potency}
+        self.models = {name: m for name, m in given.items() if m is not None}
+        if not self.models:
+            raise ValueError("Scorer needs at least one model")
+        self.absent = [name for name, m in given.items() if m is None]
         self.explainers = {name: ModelExplainer(m.predictor) for name, m in self.models.items()}
         self.n_reasons = n_reasons
 
     @classmethod
     def load(cls, settings: ScoreSettings) -> Scorer:
-        return cls(load_model(settings.purity_model), load_model(settings.potency_model),
-                   settings.n_reasons)
+        """Both models; a default one (``models:/exoqc-*@champion``) not registered is
+        absent when the other loads. Each model must serve the target it is named for."""
+        loaded: dict[str, LoadedModel] = {}
+        not_found: list[MlflowException] = []
+        for target, uri in (("purity", settings.purity_model),
+                            ("potency", settings.potency_model)):
+            try:
+                loaded[target] = load_for_target(uri, target)
+            except MlflowException as error:
+                if uri != DEFAULT_MODELS[target] or error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                not_found.append(error)
+        if not loaded:
+            raise not_found[0]
+        return cls(loaded.get("purity"), loaded.get("potency"), settings.n_reasons)
 
     def score_features(
         self,
@@ -94,8 +117,7 @@ class Scorer:
         out.loc[thin, "error"] = INSUFFICIENT_MESSAGE
         explained: dict[str, Explained] = {}
         words: dict[str, list[str]] = {}
-        for name in ("purity", "potency"):
-            model = self.models[name]
+        for name, model in self.models.items():
             predicted = (model.predictor.predict_frame(ok) if predictions is None
                          else predictions[name].loc[ok.index])
             positions = predicted[model.predictor.spec.probability_columns].to_numpy().argmax(1)
@@ -112,19 +134,20 @@ class Scorer:
                     if column.startswith("pred_"):
                         out[column] = predicted[column]
         reasons = pd.Series(
-            [f"purity: {a} | potency: {b}"
-             for a, b in zip(words["purity"], words["potency"], strict=True)],
+            [" | ".join(f"{name}: {text}" for name, text in zip(words, row, strict=True))
+             for row in zip(*words.values(), strict=True)],
             index=ok.index, dtype=object,
         )
-        domain = self.explainers["purity"].domain.check(ok)
+        domain = next(iter(self.explainers.values())).domain.check(ok)
         out["in_domain"] = domain["in_domain"].astype("boolean")
-        notes = domain["domain_note"].reindex(features.index).fillna("")
+        notes = domain["domain_note"].astype(object).reindex(features.index).fillna("")
         input_notes = pd.Series(["; ".join(warnings.get(p, [])) for p in ids],
                                 index=features.index)
         out["domain_note"] = _join(notes, input_notes)
         out["reasons"] = reasons.reindex(features.index).fillna("")
-        out["purity_model"] = self.models["purity"].label
-        out["potency_model"] = self.models["potency"].label
+        for name in ("purity", "potency"):
+            out[f"{name}_model"] = (self.models[name].label if name in self.models
+                                    else "absent: no model registered")
         extra = [c for c in out.columns if c not in SCORE_COLUMNS]
         out = out.reindex(columns=SCORE_COLUMNS + extra)
         return out.reset_index(drop=True), explained
@@ -142,6 +165,7 @@ class ScoreResult:
     run_id: str | None
     timings_s: dict[str, float] = field(default_factory=dict)
     input_problems: list[input_report.Reported] = field(default_factory=list)
+    absent_models: list[str] = field(default_factory=list)
 
     @property
     def n_ok(self) -> int:
@@ -191,7 +215,18 @@ def score(
                                  settings.max_figures)
         input_report.log_problems(problems, run_id)
         timer.lap("mlflow run")
-    return ScoreResult(scores, output, run_id, timer.seconds, problems)
+    return ScoreResult(scores, output, run_id, timer.seconds, problems, scorer.absent)
+
+
+def load_for_target(uri: str, target: str) -> LoadedModel:
+    """The model at ``uri``, refused unless its own spec says it serves ``target`` (a
+    potency model given as the purity model would fill purity_class with potency labels)."""
+    model = load_model(uri)
+    served = model.predictor.spec.target
+    if served != target:
+        raise ExoqcInputError(uri, f"is a {served} model: expected a {target} model for "
+                              f"--{target}-model")
+    return model
 
 
 def scores_file_path(output: str | Path) -> Path:
