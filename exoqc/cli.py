@@ -34,8 +34,16 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show the libraries' progress bars, "
+                           "INFO lines and warnings (MLflow, scikit-learn, XGBoost...).")
+    ] = False,
 ) -> None:
     """exoqc: judge exosome preparations from their characterization data."""
+    if not verbose:
+        from exoqc.quiet import quiet_libraries
+
+        quiet_libraries()
 
 
 class Target(StrEnum):
