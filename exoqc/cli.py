@@ -29,6 +29,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (a kill, a scheduler's time limit) unwinds like Ctrl-C: worker processes
+    are ended and temporary files removed, where the default would die on the spot."""
+    import signal
+    import threading
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 @app.callback()
 def main(
     version: Annotated[
@@ -40,6 +53,7 @@ def main(
     ] = False,
 ) -> None:
     """exoqc: judge exosome preparations from their characterization data."""
+    _exit_on_sigterm()
     if not verbose:
         from exoqc.quiet import quiet_libraries
 
