@@ -154,6 +154,16 @@ class Dataset:
         )
 
 
+_ALREADY_USED = "already used on line"
+
+
+def duplicated_rows(dataset: Dataset) -> list[Problem]:
+    """One problem per row of preps.csv left out of ``preps`` because its prep_id was used
+    on an earlier line (a report with one row per input row adds these)."""
+    return [p for p in dataset.problems if p.file == PREPS_FILE and p.column == "prep_id"
+            and _ALREADY_USED in p.message]
+
+
 def load_dataset(
     root: str | Path, errors: Literal["raise", "collect"] = "raise"
 ) -> Dataset:
@@ -209,7 +219,7 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
             keep[pos] = False
             problems.append(Problem(
                 PREPS_FILE,
-                f"prep_id {quoted(prep_id)} already used on line {first_line[prep_id]}: "
+                f"prep_id {quoted(prep_id)} {_ALREADY_USED} {first_line[prep_id]}: "
                 "expected unique ids",
                 line=lines[pos], column="prep_id", prep_id=prep_id,
             ))

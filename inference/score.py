@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
 from exoqc import input_report
-from exoqc.dataset import load_dataset
+from exoqc.dataset import duplicated_rows, load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.features.groups import INSUFFICIENT_MESSAGE, has_enough_data
@@ -204,6 +204,7 @@ def score(
                                     input_report.general_warnings(dataset))
     timer.restart()
     scores, explained = scorer.score_features(table.frame, table.errors, table.warnings)
+    scores = with_duplicated_rows(scores, duplicated_rows(dataset))
     timer.lap("predict and explain")
     write_atomically(scores, output)
     timer.lap("write scores")
@@ -216,6 +217,20 @@ def score(
         input_report.log_problems(problems, run_id)
         timer.lap("mlflow run")
     return ScoreResult(scores, output, run_id, timer.seconds, problems, scorer.absent)
+
+
+def with_duplicated_rows(scores: pd.DataFrame, duplicates) -> pd.DataFrame:
+    """One scores row per input row: an error row for each row of preps.csv whose prep_id
+    was used before, right after the rows of that prep_id."""
+    if not duplicates:
+        return scores
+    extra = pd.DataFrame({"prep_id": [p.prep_id for p in duplicates], "status": "error",
+                          "error": [str(p) for p in duplicates]})
+    position = {p: i for i, p in enumerate(scores["prep_id"])}
+    order = np.concatenate([np.arange(len(scores), dtype=float),
+                            [position.get(p, len(scores)) + 0.5 for p in extra["prep_id"]]])
+    both = pd.concat([scores, extra.reindex(columns=scores.columns)], ignore_index=True)
+    return both.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
 
 
 def load_for_target(uri: str, target: str) -> LoadedModel:
