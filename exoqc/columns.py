@@ -71,8 +71,10 @@ def match_headers(
 def _likely_meant(normalized: str, known: Sequence[str]) -> str | None:
     if not normalized:
         return None
-    # A known name that begins with the header: 'protein' -> 'protein_ug_per_ml'.
-    prefixed = [k for k in known if k.startswith(normalized + "_")]
+    # A known name that begins with the header ('protein' -> 'protein_ug_per_ml'), or the
+    # header with a known name and more ('batch_id' -> 'batch').
+    prefixed = [k for k in known if k.startswith(normalized + "_")
+                or normalized.startswith(k + "_")]
     if len(prefixed) == 1:
         return prefixed[0]
     close = difflib.get_close_matches(normalized, list(known), n=1, cutoff=SIMILARITY_CUTOFF)

@@ -72,7 +72,12 @@ def summary_lines(problems: Sequence[Reported], where: str | None = None) -> lis
              + (f"; all of them in {where}" if where else "") + ":"]
     for severity, message in order[:MAX_KINDS_SHOWN]:
         members = groups[(severity, message)]
-        lines.append(f"  {severity} ×{len(members)}: {message}{_where(members)}")
+        if len(members) == 1:  # in full, as the loader wrote it
+            only = members[0]
+            prep = f" (prep '{only.prep_id}')" if only.prep_id is not None else ""
+            lines.append(f"  {severity}: {only.message}{prep}")
+        else:
+            lines.append(f"  {severity} ×{len(members)}: {message}{_where(members)}")
     if len(order) > MAX_KINDS_SHOWN:
         rest = sum(len(groups[k]) for k in order[MAX_KINDS_SHOWN:])
         lines.append(f"  ... and {len(order) - MAX_KINDS_SHOWN} more kind(s) ({rest} problem(s))")
@@ -86,7 +91,8 @@ def _where(members: Sequence[Reported]) -> str:
     if lines:
         parts.append(("line " if len(lines) == 1 else "lines ") + _some(lines))
     if preps:
-        parts.append(("prep " if len(preps) == 1 else "preps ") + _some(preps))
+        parts.append(("prep " if len(preps) == 1 else "preps ")
+                     + _some([f"'{p}'" for p in preps]))
     return f" ({'; '.join(parts)})" if parts else ""
 
 
