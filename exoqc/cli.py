@@ -148,7 +148,7 @@ def train(
         Path | None, typer.Argument(help="Labelled prep dataset folder; default: reference cohort.")
     ] = None,
     target: Annotated[Target, typer.Option(help="Which model(s) to train.")] = Target.all,
-    n_trials: Annotated[int, typer.Option("--n-trials", min=1, help="Optuna trials.")] = 20,
+    n_trials: Annotated[int, typer.Option("--n-trials", min=1, help="Optuna trials.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the split and the search.")] = 0,
 ) -> None:
     """Train the purity and/or potency model, track it in MLflow and register it."""

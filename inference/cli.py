@@ -34,7 +34,8 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
         with console.status("Scoring..."):
             result = (score_function or score)(dataset_dir, output, settings)
     except (ExoqcInputError, ModelIntegrityError) as error:
-        console.print(f"exoqc score: {error}", style="red", markup=False, highlight=False)
+        console.print(f"exoqc score: {error}", style="red", markup=False, highlight=False,
+                      soft_wrap=True)
         return 1
     except MlflowException as error:
         console.print(f"[red]exoqc score: cannot load the models ({error.message}). Train "
@@ -77,13 +78,13 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
             out.print(f"  ... and {len(errors) - 10} more (error column of the scores file)")
     for name in result.absent_models:
         out.print(f"{name}: not scored, no {tracking.REGISTERED_MODELS[name]} model is "
-                  f"registered (train it with 'exoqc train --target {name}')")
+                  f"registered (train it with 'exoqc train --target {name}')", soft_wrap=True)
     if n_thin:
         out.print(f"[bold]No call: not enough data[/bold] ({n_thin}): status 'insufficient'; "
                   "each needs at least one of DLS, markers, NTA or BCA")
     where = f"the scoring run's {PROBLEMS_ARTIFACT}" if result.run_id else None
     for line in summary_lines(result.input_problems, where):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     out.print(f"Scores: {result.output}")
     if result.run_id:
         experiment_id = MlflowClient().get_run(result.run_id).info.experiment_id

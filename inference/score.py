@@ -226,6 +226,8 @@ def with_duplicated_rows(scores: pd.DataFrame, duplicates) -> pd.DataFrame:
         return scores
     extra = pd.DataFrame({"prep_id": [p.prep_id for p in duplicates], "status": "error",
                           "error": [str(p) for p in duplicates]})
+    for column in ("purity_model", "potency_model"):
+        extra[column] = scores[column].iloc[0] if len(scores) else ""
     position = {p: i for i, p in enumerate(scores["prep_id"])}
     order = np.concatenate([np.arange(len(scores), dtype=float),
                             [position.get(p, len(scores)) + 0.5 for p in extra["prep_id"]]])

@@ -36,7 +36,8 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int) -
                             settings=TrainSettings(n_trials=n_trials, seed=seed),
                             progress=progress)
     except (ExoqcInputError, ValueError) as error:
-        console.print(f"exoqc train: {error}", style="red", markup=False, highlight=False)
+        console.print(f"exoqc train: {error}", style="red", markup=False, highlight=False,
+                      soft_wrap=True)
         return 1
 
     table = Table(title=f"exoqc train — {dataset_dir}")
@@ -62,6 +63,6 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int) -
                         f"{result.run_id}", markup=False, highlight=False)
     problems = next(iter(results.values())).input_problems
     for line in summary_lines(problems, f"each run's {PROBLEMS_ARTIFACT}"):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     Console().print(f"MLflow store: {tracking.tracking_uri()}  (browse: exoqc ui)")
     return 0

@@ -65,7 +65,7 @@ class TrainSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    n_trials: int = Field(20, ge=1, description="Optuna trials per model")
+    n_trials: int = Field(10, ge=1, description="Optuna trials per model")
     n_folds: int = Field(5, ge=2, description="grouped CV folds on the training split")
     test_fraction: float = Field(0.2, gt=0, lt=0.5, description="held-out share, by batch")
     seed: int = 0
