@@ -114,13 +114,16 @@ def train(
     for t in targets:  # seconds of checks before minutes of work
         check_batches(dataset, LABEL_COLUMN[t], settings)
     tracking.configure()
+    progress = progress or _no_progress
+    progress("features (DLS analysis)", 0, 1)
     table = build_features(dataset, n_jobs=settings.n_jobs)
+    progress("features (DLS analysis)", 1, 1)
     problems = input_report.collect(table.errors, table.warnings,
                                     input_report.general_warnings(dataset))
     if table.errors:
         raise input_report.InputProblemsError(dataset.root, problems)
     results = {
-        t: _train_target(t, dataset, table.frame, settings, progress or _no_progress)
+        t: _train_target(t, dataset, table.frame, settings, progress)
         for t in targets
     }
     for result in results.values():
