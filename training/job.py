@@ -134,7 +134,7 @@ def train(
 
 def check_batches(dataset: Dataset, label: str, settings: TrainSettings) -> None:
     """Refuse, before any work, labels whose batches cannot make the held-out split and the
-    CV folds, saying how many batches it takes."""
+    CV folds, saying what to do."""
     labelled = dataset.preps[label].dropna()
     groups = batch_groups(dataset.preps.loc[labelled.index])
     codes = labelled.astype("category").cat.codes
@@ -211,6 +211,7 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
             "n_batches_test": split.groups.iloc[split.test].nunique(),
             "n_trials": settings.n_trials, "n_folds": settings.n_folds,
             "test_fraction": settings.test_fraction, "seed": settings.seed,
+            "mask_rate": settings.mask_rate,
         })
         _log_datasets(dataset, split, target, classes)
         mlflow.log_text(catalog_frame().to_csv(index=False), "feature_catalog.csv")
