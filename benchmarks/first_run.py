@@ -123,7 +123,8 @@ def main() -> None:
             setattr(job, name, timed(name))
 
         def progress(step: str, done: int, total: int) -> None:
-            if f"train: {step}" != clock.stage:
+            # The feature step is timed by its function (above), not by its progress.
+            if not step.startswith("features") and f"train: {step}" != clock.stage:
                 clock.switch(f"train: {step}")
 
         clock.switch("train: load, split, metrics, figures")
