@@ -578,7 +578,7 @@ def score_folder(
     messages) and the same MLflow scoring run, tagged ``exoqc.engine=spark``. The driver
     holds the batch's scores, features and SHAP values, as the local engine does.
     """
-    from exoqc import tracking
+    from exoqc import input_report, tracking
     from exoqc.inference.score import (
         Scorer,
         ScoreResult,
@@ -612,6 +612,11 @@ def score_folder(
     scores["in_domain"] = scores["in_domain"].astype("boolean")
     write_atomically(scores, output)
     timer.lap("write scores")
+    # The loader's problems, and each failed row's messages as the executors wrote them.
+    failed = scores[scores["status"] == "error"]
+    problems = input_report.collect(
+        {p: e.split("; ") for p, e in zip(failed["prep_id"], failed["error"], strict=True)},
+        dataset.warnings, input_report.general_warnings(dataset))
     run_id = None
     if settings.log_to_mlflow:
         from mlflow import MlflowClient
@@ -626,8 +631,9 @@ def score_folder(
         run_id = log_scoring_run(dataset, features, scores, explained, scorer, output,
                                  settings.max_figures)
         MlflowClient().set_tag(run_id, "exoqc.engine", "spark")
+        input_report.log_problems(problems, run_id)
         timer.lap("mlflow run")
-    return ScoreResult(scores, output, run_id, timer.seconds)
+    return ScoreResult(scores, output, run_id, timer.seconds, problems)
 
 
 def _explained(collected: pd.DataFrame, features: pd.DataFrame,
