@@ -27,7 +27,6 @@ run: $(INSTALLED)
 	$(BIN)/exoqc train --target all
 	$(BIN)/exoqc simulate data/new-batch --n-preps 300 --seed 2026
 	$(BIN)/exoqc score data/new-batch -o data/new-batch-scores.csv
-	@echo "Scores: data/new-batch-scores.csv"
 	@echo "MLflow UI: $(BIN)/exoqc ui   (then open http://127.0.0.1:5000)"
 
 # Debian's chromium, chromium-driver and postgresql are installed when missing (as root or

@@ -30,13 +30,35 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (a kill, a scheduler's time limit) unwinds like Ctrl-C: worker processes
+    are ended and temporary files removed, where the default would die on the spot."""
+    import signal
+    import threading
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 @app.callback()
 def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show the libraries' progress bars, "
+                           "INFO lines and warnings (MLflow, scikit-learn, XGBoost...).")
+    ] = False,
 ) -> None:
     """exoqc: judge exosome preparations from their characterization data."""
+    _exit_on_sigterm()
+    if not verbose:
+        from exoqc.quiet import quiet_libraries
+
+        quiet_libraries()
 
 
 class Target(StrEnum):
@@ -121,34 +143,27 @@ def features(
     output: Annotated[Path, typer.Option("-o", "--output", help="FEATURES.parquet or .csv")],
 ) -> None:
     """Build the feature table (one row per preparation) from a prep dataset folder."""
+    from exoqc import input_report
     from exoqc.dataset import load_dataset
     from exoqc.errors import ExoqcInputError
     from exoqc.features.build import FEATURE_FILE_SUFFIXES, build_features, write_feature_table
+    from exoqc.output import check_writable_path
 
     if output.suffix.lower() not in FEATURE_FILE_SUFFIXES:
         raise typer.BadParameter(f"'{output}': expected a .parquet or .csv file name",
                                  param_hint="'-o' / '--output'")
     try:
+        check_writable_path(output)
         dataset = load_dataset(dataset_dir, errors="collect")
     except ExoqcInputError as error:
         typer.echo(f"exoqc features: {error}", err=True)
         raise typer.Exit(1) from None
     table = build_features(dataset, progress=True)
-    # A file-level error fails every prep: say it once, with the preps it concerns.
-    preps_of: dict[str, list[str]] = {}
-    for prep_id, messages in table.errors.items():
-        for message in messages:
-            preps_of.setdefault(message, []).append(prep_id)
-    for message, prep_ids in preps_of.items():
-        named = ", ".join(f"'{p}'" for p in prep_ids[:5])
-        more = f" and {len(prep_ids) - 5} more" if len(prep_ids) > 5 else ""
-        typer.echo(f"error: prep {named}{more} left empty: {message}", err=True)
-    warnings = [f"warning: prep '{p}': {m}" for p, ms in table.warnings.items() for m in ms]
-    max_warnings_shown = 50
-    for line in warnings[:max_warnings_shown]:
+    problems = input_report.collect(table.errors, table.warnings,
+                                    input_report.general_warnings(dataset))
+    for line in input_report.summary_lines(problems):
         typer.echo(line, err=True)
-    if len(warnings) > max_warnings_shown:
-        typer.echo(f"... and {len(warnings) - max_warnings_shown} more warnings", err=True)
+    warnings = [p for p in problems if p.severity == "warning"]
     try:
         write_feature_table(table.frame, output)
     except OSError as error:
@@ -165,7 +180,7 @@ def train(
         Path | None, typer.Argument(help="Labelled prep dataset folder; default: reference cohort.")
     ] = None,
     target: Annotated[Target, typer.Option(help="Which model(s) to train.")] = Target.all,
-    n_trials: Annotated[int, typer.Option("--n-trials", min=1, help="Optuna trials.")] = 20,
+    n_trials: Annotated[int, typer.Option("--n-trials", min=1, help="Optuna trials.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the split and the search.")] = 0,
 ) -> None:
     """Train the purity and/or potency model, track it in MLflow and register it."""

@@ -14,6 +14,7 @@ problems so that the rest of the batch goes on.
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from exoqc.columns import match_headers
 from exoqc.errors import DatasetError, ExoqcInputError, Problem
 from exoqc.markers import normalize_cargo_target, resolve_marker
-from exoqc.tables import parse_numbers, quoted, read_table
+from exoqc.tables import not_a_number, parse_numbers, quoted, read_table
 
 PREPS_FILE = "preps.csv"
 MARKERS_FILE = "markers.csv"
@@ -55,6 +57,14 @@ UNSPECIFIED_ASSAY = "unspecified"
 
 _TEXT_PREP_COLUMNS = ("batch", "isolation_method", "dls_file", "dls_record", "nta_file",
                       "nta_record")
+MARKER_COLUMNS = ("prep_id", "marker", "intensity", "assay", "run", "unit")
+CARGO_COLUMNS = ("prep_id", "target", "delta_ct")
+
+
+def preps_columns() -> tuple[str, ...]:
+    """The columns of preps.csv exoqc reads (a near-miss header is matched to them)."""
+    return ("prep_id", *_TEXT_PREP_COLUMNS, PRODUCTION_DATE, *COUNT_COLUMNS, *LABEL_VALUES,
+            *ASSAY_READOUTS)
 
 # Spellings labs use for the isolation methods of DESIGN.md.
 _ISOLATION_SYNONYMS = {
@@ -154,6 +164,16 @@ class Dataset:
         )
 
 
+_ALREADY_USED = "already used on line"
+
+
+def duplicated_rows(dataset: Dataset) -> list[Problem]:
+    """One problem per row of preps.csv left out of ``preps`` because its prep_id was used
+    on an earlier line (a report with one row per input row adds these)."""
+    return [p for p in dataset.problems if p.file == PREPS_FILE and p.column == "prep_id"
+            and _ALREADY_USED in p.message]
+
+
 def load_dataset(
     root: str | Path, errors: Literal["raise", "collect"] = "raise"
 ) -> Dataset:
@@ -182,9 +202,11 @@ def load_dataset(
 
 def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
     path = root / PREPS_FILE
+    if path.is_dir():
+        raise ExoqcInputError(path, "is a folder: expected the preps.csv file")
     if not path.is_file():
         raise ExoqcInputError(path, "missing: every prep dataset folder needs preps.csv")
-    table = read_table(path)
+    table = _known_headers(read_table(path), PREPS_FILE, preps_columns(), problems)
     if "prep_id" not in table:
         raise ExoqcInputError(
             path, f"expected a column 'prep_id'; found {', '.join(table.columns)}", line=1
@@ -207,7 +229,7 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
             keep[pos] = False
             problems.append(Problem(
                 PREPS_FILE,
-                f"prep_id {quoted(prep_id)} already used on line {first_line[prep_id]}: "
+                f"prep_id {quoted(prep_id)} {_ALREADY_USED} {first_line[prep_id]}: "
                 "expected unique ids",
                 line=lines[pos], column="prep_id", prep_id=prep_id,
             ))
@@ -231,8 +253,8 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
             continue
         raw = preps[column]
         values, bad = parse_numbers(raw, delimiter)
-        report(bad, column, lambda p, raw=raw: f"{quoted(raw[p])} is not a number: expected a "
-               "finite number or an empty cell (not measured)")
+        report(bad, column, lambda p, raw=raw: not_a_number(
+            raw[p], "a finite number or an empty cell (not measured)"))
         negative = values < 0 if column in COUNT_COLUMNS else values <= 0
         expected = "zero or more" if column in COUNT_COLUMNS else "a fold change above 0"
         report(negative, column, lambda p, values=values, expected=expected:
@@ -315,6 +337,8 @@ def _optional_table(root: Path, name: str, required: tuple[str, ...],
     except ExoqcInputError as exc:
         problems.append(Problem(name, exc.detail, line=exc.line))
         return None
+    known = MARKER_COLUMNS if name == MARKERS_FILE else CARGO_COLUMNS
+    table = _known_headers(table, name, known, problems)
     missing = [c for c in required if c not in table]
     if missing:
         problems.append(Problem(
@@ -322,6 +346,20 @@ def _optional_table(root: Path, name: str, required: tuple[str, ...],
             line=1,
         ))
         return None
+    return table
+
+
+def _known_headers(table: pd.DataFrame, name: str, known: tuple[str, ...],
+                   problems: list[Problem]) -> pd.DataFrame:
+    """Headers a lab typed differently (``Prep ID``, ``Protein (µg/mL)``) renamed to the
+    known columns; near misses reported (:mod:`exoqc.columns`)."""
+    renames, found = match_headers(list(table.columns), known, name)
+    problems.extend(found)
+    if not renames:
+        return table
+    attrs = dict(table.attrs)
+    table = table.rename(columns=renames)
+    table.attrs.update(attrs)
     return table
 
 
@@ -344,13 +382,43 @@ def _attach_to_preps(table: pd.DataFrame, name: str, known: set[str],
     """Rows whose prep_id is not in preps.csv are reported (they attach to nothing); a
     ragged row fails the preparation it names."""
     orphan = ~table["prep_id"].isin(known)
+    closest = closest_ids(table.loc[orphan.to_numpy(), "prep_id"].unique(), known)
     for line in table.index[orphan.to_numpy()]:
+        prep_id = table.at[line, "prep_id"]
+        hint = (f" (closest prep_id there: {quoted(closest[prep_id])})"
+                if closest.get(prep_id) else "")
         problems.append(Problem(
-            name, f"prep_id {quoted(table.at[line, 'prep_id'])} is not in {PREPS_FILE}; "
-            "row ignored", line=line, column="prep_id", severity="warning",
+            name, f"prep_id {quoted(prep_id)} is not in {PREPS_FILE}{hint}; row ignored",
+            line=line, column="prep_id", severity="warning",
         ))
     _report_ragged(table, name, table["prep_id"][~orphan], problems)
     return table[~orphan]
+
+
+_MAX_FUZZY_IDS = 200
+"""Unknown ids matched to the closest known one by difflib (each costs a pass over every
+known id); more are matched only when they differ from one in case, spaces and dashes."""
+
+
+def closest_ids(unknown, known: set[str]) -> dict[str, str]:
+    """The known prep_id each unknown one most likely means (``EX 3``, ``ex3`` -> ``EX3``);
+    an id with no similar one is left out."""
+    def squeeze(text: str) -> str:
+        return "".join(c for c in text.lower() if c.isalnum())
+
+    by_squeezed: dict[str, str] = {}
+    for prep_id in sorted(known):
+        by_squeezed.setdefault(squeeze(prep_id), prep_id)
+    found: dict[str, str] = {}
+    unknown = list(unknown)
+    for prep_id in unknown:
+        if squeeze(prep_id) in by_squeezed:
+            found[prep_id] = by_squeezed[squeeze(prep_id)]
+        elif len(unknown) <= _MAX_FUZZY_IDS and prep_id:
+            close = difflib.get_close_matches(prep_id, list(known), n=1, cutoff=0.6)
+            if close:
+                found[prep_id] = close[0]
+    return found
 
 
 def _load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.DataFrame:
@@ -360,6 +428,9 @@ def _load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.Da
     if table is None:
         return pd.DataFrame(columns=columns)
     table = _attach_to_preps(table, MARKERS_FILE, known, problems)
+    # An empty intensity cell is a measurement not made (README: only 0 / ND mean "measured,
+    # not detected"), the same as no row.
+    table = table[table["intensity"] != ""]
     delimiter = table.attrs.get("delimiter", ",")
     out = pd.DataFrame({"prep_id": table["prep_id"], "marker": table["marker"]})
     out["line"] = table.index
@@ -381,14 +452,15 @@ def _load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.Da
         ))
 
     raw = table["intensity"]
-    not_detected = raw.str.lower().isin(_NOT_DETECTED) | (raw == "")
+    not_detected = raw.str.lower().isin(_NOT_DETECTED)
     values, bad = parse_numbers(raw.where(~not_detected, "0"), delimiter)
     negative = values < 0
+    expected = "a number >= 0, 0 or 'ND' for not detected"
     for pos in out.index[(bad | negative).to_numpy()]:
         problems.append(Problem(
             MARKERS_FILE,
-            f"intensity {quoted(raw[pos])} is not usable: expected a number >= 0, 0 or 'ND' for "
-            "not detected",
+            "intensity " + (not_a_number(raw[pos], expected) if bad[pos] else
+                            f"{quoted(raw[pos])} is negative: expected {expected}"),
             line=int(out.at[pos, "line"]), column="intensity", prep_id=out.at[pos, "prep_id"],
         ))
     out["intensity"] = values.where(~(bad | negative))
@@ -424,8 +496,7 @@ def _load_cargo(root: Path, known: set[str], problems: list[Problem]) -> pd.Data
     for pos in out.index[bad.to_numpy()]:
         problems.append(Problem(
             CARGO_FILE,
-            f"delta_ct {quoted(raw[pos])} is not a number: expected a ΔCt value, or "
-            "'undetermined'",
+            "delta_ct " + not_a_number(raw[pos], "a ΔCt value, or 'undetermined'"),
             line=int(out.at[pos, "line"]), column="delta_ct", prep_id=out.at[pos, "prep_id"],
         ))
     out["delta_ct"] = values

@@ -24,6 +24,28 @@ import pandas as pd
 _HOST = socket.gethostname()
 
 
+def check_writable_path(path: Path) -> None:
+    """Refuse, before any work, an output path that cannot become a file: an existing
+    folder, or a path under something that is a file.
+
+    Raises :class:`~exoqc.errors.ExoqcInputError` naming the path and what was expected.
+    """
+    from exoqc.errors import ExoqcInputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ExoqcInputError(path, "is a folder: expected a file name to write, e.g. "
+                              f"{path / 'scores.csv'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ExoqcInputError(path, f"'{parent}' is a file, so nothing can be written "
+                                      "under it: expected a path in a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ExoqcInputError(path, f"folder '{parent}' is not writable")
+            return
+
+
 def write_atomically(table: pd.DataFrame, path: Path, index: bool = False) -> None:
     """Write ``table`` as CSV or Parquet (by suffix) to ``path``, atomically, with its
     index as columns when ``index``."""

@@ -23,6 +23,10 @@ one takes about 12 times its size (a markers.csv of 1 million rows, 38 MB: 470 M
 
 _FIRST_LINE = re.compile(r"[^\r\n]*")
 _NUMBER_WITH_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
+# 12.000 or 1.234.567: in a file with decimal commas, a dot separates thousands as often as
+# not (a group never starts with 0, so 0.125 is a decimal).
+_DOT_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$")
+_SEVERAL_DOTS = re.compile(r"\..*\.")
 MAX_QUOTED_CHARS = 60
 """Error messages quote at most this much of a cell (a corrupted file can hold a 10 MB one)."""
 
@@ -54,6 +58,8 @@ def decode_text(raw: bytes, path: Path) -> str:
 
 def read_text(path: Path, max_bytes: int = MAX_TABLE_BYTES) -> str:
     """A text file's content, refusing files over ``max_bytes``."""
+    if path.is_dir():
+        raise ExoqcInputError(path, "is a folder: expected a file")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -63,7 +69,11 @@ def read_text(path: Path, max_bytes: int = MAX_TABLE_BYTES) -> str:
             path, f"file is {size / 1024**2:.0f} MiB; exoqc reads tables up to "
             f"{max_bytes / 1024**2:.0f} MiB"
         )
-    return decode_text(path.read_bytes(), path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ExoqcInputError(path, f"cannot be read ({exc.strerror})") from exc
+    return decode_text(raw, path)
 
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -129,13 +139,27 @@ def parse_numbers(values: pd.Series, delimiter: str = ",") -> tuple[pd.Series, p
     """Floats from text cells, and a mask of the cells that are not numbers.
 
     Empty cells become NaN (not measured) and are not flagged. Decimal commas are read
-    when the table is not comma-delimited. ``inf`` and ``nan`` written out are flagged:
-    a measurement is a finite number.
+    when the table is not comma-delimited; there, ``12.000`` is flagged as ambiguous when
+    the column has decimal commas (or ``1.234.567`` anywhere): 12 or 12 000? ``inf`` and
+    ``nan`` written out are flagged: a measurement is a finite number.
     """
     text = values.fillna("")
+    ambiguous = pd.Series(False, index=text.index)
     if delimiter != ",":
         comma = text.str.match(_NUMBER_WITH_DECIMAL_COMMA)
+        dotted = text.str.match(_DOT_THOUSANDS)
+        ambiguous = dotted & (comma.any() | text.str.contains(_SEVERAL_DOTS))
         text = text.where(~comma, text.str.replace(",", ".", regex=False))
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
-    bad = (text != "") & ~np.isfinite(numbers.to_numpy())
+    bad = ((text != "") & ~np.isfinite(numbers.to_numpy())) | ambiguous
     return numbers.where(~bad), bad
+
+
+def not_a_number(cell: str, expected: str) -> str:
+    """What is wrong with a cell :func:`parse_numbers` flagged, and what was expected."""
+    if _DOT_THOUSANDS.match(cell.strip()):
+        plain = cell.strip().replace(".", "")
+        return (f"{quoted(cell)} is ambiguous in a file with decimal commas: the dot may "
+                f"separate thousands ({plain}) or decimals; write {plain} or use a decimal "
+                "comma")
+    return f"{quoted(cell)} is not a number: expected {expected}"

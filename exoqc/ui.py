@@ -16,6 +16,7 @@ below it) and the command exits 0.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import signal
@@ -126,13 +127,13 @@ def serve(
             "its UI is at that address, there is nothing to start."
         )
         return
+    _check_port_free(host, port)
     if not is_loopback(host):
         print(
             f"Warning: listening on {host}, not the loopback interface. MLflow's server has "
             "no authentication: anyone who can reach this port can read and change the store.",
             file=sys.stderr,
         )
-    _check_port_free(host, port)
     url = browser_url(host, port)
     # Both stop the server, even where SIGINT came in ignored (a job started with `&`).
     previous_handlers = {
@@ -173,7 +174,15 @@ def _check_port_free(host: str, port: int) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
+        except socket.gaierror:
+            raise UIError(
+                f"host '{host}' cannot be resolved to an address of this machine: expected "
+                "an interface such as 127.0.0.1 (default), 0.0.0.0 or this machine's name"
+            ) from None
         except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise UIError(f"'{host}' is not an address of this machine: expected one of "
+                              "its interfaces, such as 127.0.0.1 (default)") from None
             raise UIError(
                 f"cannot listen on {host} port {port} ({error.strerror}); "
                 "choose another port with --port"

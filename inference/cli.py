@@ -13,6 +13,7 @@ from rich.table import Table
 from exoqc import tracking
 from exoqc.errors import ExoqcInputError
 from exoqc.inference.release import SPEC_SOURCE
+from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
 from exoqc.training.model import ModelIntegrityError
 from exoqc.ui import browser_url, run_artifacts_url
 
@@ -39,7 +40,8 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
     except (ExoqcInputError, ModelIntegrityError) as error:
         if spec_file is not None and getattr(error, "file", None) == SPEC_SOURCE:
             error = f"{spec_file}: {error.detail}"
-        console.print(f"[red]exoqc score: {error}[/red]")
+        console.print(f"exoqc score: {error}", style="red", markup=False, highlight=False,
+                      soft_wrap=True)
         return 1
     except MlflowException as error:
         console.print(f"[red]exoqc score: cannot load the models ({error.message}). Train "
@@ -53,14 +55,19 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
     table.add_column("")
     table.add_column("preparations", justify="right")
     table.add_row("scored", str(len(ok)))
+    absent = set(result.absent_models)
     for cls in ("high", "medium", "low"):
-        table.add_row(f"  purity {cls}", str(int((ok["purity_class"] == cls).sum())))
-    table.add_row("  likely potent", str(int((ok["potency_class"] == "potent").sum())))
+        table.add_row(f"  purity {cls}", "no model" if "purity" in absent
+                      else str(int((ok["purity_class"] == cls).sum())))
+    table.add_row("  likely potent", "no model" if "potency" in absent
+                  else str(int((ok["potency_class"] == "potent").sum())))
     table.add_row("  outside training domain", str(int((~ok["in_domain"].astype(bool)).sum())))
     for decision in ("release", "reject", "assay"):
         table.add_row(f"  decision {decision}", str(int((ok["decision"] == decision).sum())))
     table.add_row("  assays planned", str(int(ok["assay_priority"].notna().sum())))
-    table.add_row("input errors", str(len(scores) - len(ok)))
+    n_thin = int((scores["status"] == "insufficient").sum())
+    table.add_row("not enough data for a call", str(n_thin))
+    table.add_row("input errors", str(int((scores["status"] == "error").sum())))
     out = Console()
     out.print(table)
     flagged = ok[~ok["in_domain"].astype(bool)]
@@ -68,16 +75,25 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
         out.print(f"[bold]Outside the training domain[/bold] ({len(flagged)}): treat these "
                   "scores with care")
         for _, row in flagged.head(10).iterrows():
-            out.print(f"  {row['prep_id']}: {row['domain_note']}")
+            out.print(f"  {row['prep_id']}: {row['domain_note']}", markup=False)
         if len(flagged) > 10:
             out.print(f"  ... and {len(flagged) - 10} more (domain_note in the scores file)")
     errors = scores[scores["status"] == "error"]
     if len(errors):
         out.print(f"[bold]Not scored: input errors[/bold] ({len(errors)})")
         for _, row in errors.head(10).iterrows():
-            out.print(f"  {row['prep_id']}: {row['error']}")
+            out.print(f"  {row['prep_id']}: {row['error']}", markup=False)
         if len(errors) > 10:
             out.print(f"  ... and {len(errors) - 10} more (error column of the scores file)")
+    for name in result.absent_models:
+        out.print(f"{name}: not scored, no {tracking.REGISTERED_MODELS[name]} model is "
+                  f"registered (train it with 'exoqc train --target {name}')", soft_wrap=True)
+    if n_thin:
+        out.print(f"[bold]No call: not enough data[/bold] ({n_thin}): status 'insufficient'; "
+                  "each needs at least one of DLS, markers, NTA or BCA")
+    where = f"the scoring run's {PROBLEMS_ARTIFACT}" if result.run_id else None
+    for line in summary_lines(result.input_problems, where):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     out.print(f"Scores: {result.output}")
     if result.run_id:
         experiment_id = MlflowClient().get_run(result.run_id).info.experiment_id

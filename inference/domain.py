@@ -98,6 +98,13 @@ class ApplicabilityDomain:
                    unseen_methods_=list(data["unseen_methods"]), q25_=dict(data["q25"]),
                    q75_=dict(data["q75"]), reference_=dict(data.get("reference", {})))
 
+    def training_range(self, name: str) -> tuple[float, float]:
+        """The lowest and highest value of ``name`` in the training split (the stored
+        bounds are those widened by the tolerance on each side)."""
+        low, high = self.low_[name], self.high_[name]
+        width = (high - low) / (1 + 2 * self.range_tolerance)
+        return low + self.range_tolerance * width, high - self.range_tolerance * width
+
     def describe_value(self, name: str, value: float) -> str:
         """'high', 'low' or 'typical' against the training quartiles; 'not measured'."""
         if value != value:  # NaN
@@ -127,9 +134,11 @@ class ApplicabilityDomain:
             for j in outside[:MAX_NAMED_FEATURES]:
                 name = columns[j]
                 side = "below" if below[i, j] else "above"
+                first, last = self.training_range(name)
                 notes[i].append(
                     f"{label_of(name)} {values.iat[i, j]:.3g} is {side} the training range "
-                    f"({low[name]:.3g} to {high[name]:.3g})"
+                    f"({first:.3g} to {last:.3g}) by more than the tolerance "
+                    f"({self.range_tolerance:.0%} of that range)"
                 )
             if len(outside) > MAX_NAMED_FEATURES:
                 notes[i].append(f"{len(outside) - MAX_NAMED_FEATURES} more feature(s) outside "

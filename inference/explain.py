@@ -75,13 +75,16 @@ class ModelExplainer:
         classes = self.predictor.spec.classes
         target = self.predictor.spec.target
         names = list(explained.data.columns)
-        order = np.argsort(-np.abs(explained.values), axis=1)[:, :n_reasons]
         values = explained.data.to_numpy()
+        # "Not measured" is never a reason: which assays a lab ran says nothing of the
+        # preparation's quality, whatever SHAP gives the missing-value branch.
+        strength = np.where(np.isnan(values), -1.0, np.abs(explained.values))
+        order = np.argsort(-strength, axis=1, kind="stable")[:, :n_reasons]
         out = []
         for i, top in enumerate(order):
             toward = f"{classes[explained.predicted[i]]}{' purity' if target == 'purity' else ''}"
             parts = []
-            for j in top:
+            for j in top[strength[i, top] >= 0]:
                 name = names[j]
                 value = values[i, j]
                 quality = self.domain.describe_value(name, value)

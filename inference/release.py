@@ -51,12 +51,16 @@ SET_SEPARATOR = "|"
 SPEC_SOURCE = "release specification"
 
 
-def check_limits(spec: Spec, purity: ModelSpec, potency: ModelSpec) -> None:
-    """Refuse limits on attributes that are neither a feature nor a prediction column."""
+def check_limits(spec: Spec, models: Mapping[str, ModelSpec]) -> None:
+    """Refuse limits on attributes that are neither a feature nor a prediction column of
+    the models given (``models``: by target; an absent model predicts no column)."""
     from exoqc.features import feature_names
 
-    columns = {*feature_names(), "p_potent", *(f"p_purity_{c}" for c in purity.classes),
-               *(f"pred_{r}" for r in potency.readouts)}
+    columns = set(feature_names())
+    if "purity" in models:
+        columns |= {f"p_purity_{c}" for c in models["purity"].classes}
+    if "potency" in models:
+        columns |= {"p_potent", *(f"pred_{r}" for r in models["potency"].readouts)}
     unknown = sorted(set(spec.limits) - columns)
     if unknown:
         raise ExoqcInputError(
@@ -86,8 +90,8 @@ def decide(probabilities: Mapping[str, np.ndarray], models: Mapping[str, ModelSp
     sets: dict[str, np.ndarray | None] = {}
     written: dict[str, list[str]] = {}
     for target in TARGETS:
-        model = models[target]
-        if model.conformal:
+        model = models.get(target)
+        if model is not None and model.conformal:
             members = ConformalCalibration.from_dict(model.conformal).sets(
                 probabilities[target], alpha)
             sets[target] = members
@@ -127,6 +131,9 @@ def _decide_one(i: int, sets: Mapping[str, np.ndarray | None],
     words = []
     any_empty, any_rejected, all_accepted = False, False, True
     for target in TARGETS:
+        if target not in models:
+            return "assay", (f"no {target} model is registered: a release needs the "
+                             "prediction sets of both models")
         members = sets[target]
         if members is None:
             return "assay", (f"the {target} model has no conformal calibration (trained "

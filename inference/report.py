@@ -87,8 +87,8 @@ def batch_summary_figure(scores: pd.DataFrame, explained: dict[str, Explained]) 
     potency_ax.set_ylabel("preparations")
     potency_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
-    purity = explained["purity"]
-    if len(purity.values):
+    purity = explained.get("purity")
+    if purity is not None and len(purity.values):
         mean_abs = pd.Series(np.abs(purity.values).mean(axis=0),
                              index=[plot_label(label_of(c)) for c in purity.data.columns])
         top = mean_abs.sort_values().tail(10)
@@ -188,7 +188,7 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         first.append(
             "<tr>" + _cell(prep_id, "id")
             + _cell(row["purity_class"], f"c-{row['purity_class']}")
-            + _cell(_probability(row[f"p_purity_{row['purity_class']}"]), "num")
+            + _cell(_probability(row.get(f"p_purity_{row['purity_class']}")), "num")
             + _cell(row["potency_class"], f"c-{row['potency_class']}")
             + _cell(_probability(row["p_potent"]), "num")
             + _cell(_domain(row["in_domain"]))
@@ -221,7 +221,8 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         f"{html.escape(str(scores['purity_model'].iloc[0]))}, "
         f"{html.escape(str(scores['potency_model'].iloc[0]))} (exoqc {__version__})</p>",
         f"<p><b>{len(scores)}</b> preparations: <b>{len(ok)}</b> scored, <b>{n_error}</b> "
-        f"with input errors. Purity: high {counts.get('high', 0)}, medium "
+        f"with input errors, {int((scores['status'] == 'insufficient').sum())} without "
+        "enough data for a call. Purity: high {counts.get('high', 0)}, medium "
         f"{counts.get('medium', 0)}, low {counts.get('low', 0)}. Likely potent: "
         f"{int((ok['potency_class'] == 'potent').sum())}. Outside the training domain: "
         f"{len(flagged)}.</p>",
@@ -272,7 +273,8 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
         })
         ok = scores[scores["status"] == "ok"]
         metrics = {
-            "n_ok": float(len(ok)), "n_error": float(len(scores) - len(ok)),
+            "n_ok": float(len(ok)), "n_error": float((scores["status"] == "error").sum()),
+            "n_insufficient": float((scores["status"] == "insufficient").sum()),
             "n_out_of_domain": float((~ok["in_domain"].astype(bool)).sum()),
             "n_potent": float((ok["potency_class"] == "potent").sum()),
         }
@@ -295,7 +297,7 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
         figures: dict[str, list[str]] = {}
         for prep_id in figure_preps(scores, max_figures):
             row = ok_rows[prep_id]
-            for target in ("purity", "potency"):
+            for target in scorer.explainers:
                 fig = scorer.explainers[target].waterfall(
                     explained[target], row, prep_id,
                     verdict=verdict(scores.iloc[scores_row[prep_id]], target, alpha))

@@ -6,7 +6,8 @@ scores file atomically, then log the scoring run to MLflow (input dataset, score
 per-preparation waterfall figures, batch summary, HTML report).
 
 Every input preparation gets exactly one row. A preparation whose input is bad gets
-``status=error`` and the message; the rest of the batch is scored.
+``status=error`` and the message; one with too little data for a call (none of DLS,
+markers, NTA, BCA) gets ``status=insufficient`` and no class; the rest is scored.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
-from exoqc.dataset import load_dataset
+from exoqc import input_report
+from exoqc.dataset import duplicated_rows, load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
+from exoqc.features.groups import INSUFFICIENT_MESSAGE, has_enough_data
 from exoqc.inference.explain import Explained, ModelExplainer
 from exoqc.inference.release import RELEASE_COLUMNS, assay_priority, check_limits, decide
-from exoqc.output import write_atomically
+from exoqc.output import check_writable_path, write_atomically
 from exoqc.spec import Spec
 from exoqc.training.registry import LoadedModel, load_model
 
@@ -36,6 +40,9 @@ SCORE_COLUMNS = [
     "purity_model", "potency_model", *RELEASE_COLUMNS,
 ]
 """The DESIGN contract's columns, in order; predicted readouts follow them."""
+
+INSUFFICIENT = "insufficient"
+"""Status of a preparation with too little data for a call (see docs/scoring.md)."""
 
 DEFAULT_MODELS = {"purity": "models:/exoqc-purity@champion",
                   "potency": "models:/exoqc-potency@champion"}
@@ -55,20 +62,42 @@ class ScoreSettings(BaseModel):
 
 
 class Scorer:
-    """Both models and their explainers, loaded once, scoring feature rows."""
+    """The models and their explainers, loaded once, scoring feature rows.
 
-    def __init__(self, purity: LoadedModel, potency: LoadedModel, n_reasons: int = 3,
-                 spec: Spec | None = None) -> None:
-        self.models = {"purity": purity, "potency": potency}
+    A model may be absent (``None``: none registered yet); its columns are then empty and
+    :attr:`absent` names it.
+    """
+
+    def __init__(self, purity: LoadedModel | None, potency: LoadedModel | None,
+                 n_reasons: int = 3, spec: Spec | None = None) -> None:
+        given = {"purity": purity, "potency": potency}
+        self.models = {name: m for name, m in given.items() if m is not None}
+        if not self.models:
+            raise ValueError("Scorer needs at least one model")
+        self.absent = [name for name, m in given.items() if m is None]
         self.explainers = {name: ModelExplainer(m.predictor) for name, m in self.models.items()}
         self.n_reasons = n_reasons
         self.spec = spec or Spec()
-        check_limits(self.spec, purity.predictor.spec, potency.predictor.spec)
+        check_limits(self.spec, {name: m.predictor.spec for name, m in self.models.items()})
 
     @classmethod
     def load(cls, settings: ScoreSettings) -> Scorer:
-        return cls(load_model(settings.purity_model), load_model(settings.potency_model),
-                   settings.n_reasons, settings.spec)
+        """Both models; a default one (``models:/exoqc-*@champion``) not registered is
+        absent when the other loads. Each model must serve the target it is named for."""
+        loaded: dict[str, LoadedModel] = {}
+        not_found: list[MlflowException] = []
+        for target, uri in (("purity", settings.purity_model),
+                            ("potency", settings.potency_model)):
+            try:
+                loaded[target] = load_for_target(uri, target)
+            except MlflowException as error:
+                if uri != DEFAULT_MODELS[target] or error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                not_found.append(error)
+        if not loaded:
+            raise not_found[0]
+        return cls(loaded.get("purity"), loaded.get("potency"), settings.n_reasons,
+                   settings.spec)
 
     def score_features(
         self,
@@ -85,16 +114,18 @@ class Scorer:
         the models predict here."""
         ids = features.index.astype(str)
         failed = ids.isin(list(errors))
-        ok = features[~failed]
+        # No call without evidence: a row with status 'insufficient' and no class.
+        thin = ~failed & ~has_enough_data(features).to_numpy()
+        ok = features[~failed & ~thin]
         out = pd.DataFrame(index=features.index)
         out["prep_id"] = ids
-        out["status"] = np.where(failed, "error", "ok")
+        out["status"] = np.select([failed, thin], ["error", INSUFFICIENT], "ok")
         out["error"] = ["; ".join(errors.get(p, [])) for p in ids]
+        out.loc[thin, "error"] = INSUFFICIENT_MESSAGE
         explained: dict[str, Explained] = {}
         words: dict[str, list[str]] = {}
         probabilities: dict[str, np.ndarray] = {}
-        for name in ("purity", "potency"):
-            model = self.models[name]
+        for name, model in self.models.items():
             predicted = (model.predictor.predict_frame(ok) if predictions is None
                          else predictions[name].loc[ok.index])
             probabilities[name] = predicted[model.predictor.spec.probability_columns].to_numpy()
@@ -112,19 +143,20 @@ class Scorer:
                     if column.startswith("pred_"):
                         out[column] = predicted[column]
         reasons = pd.Series(
-            [f"purity: {a} | potency: {b}"
-             for a, b in zip(words["purity"], words["potency"], strict=True)],
+            [" | ".join(f"{name}: {text}" for name, text in zip(words, row, strict=True))
+             for row in zip(*words.values(), strict=True)],
             index=ok.index, dtype=object,
         )
-        domain = self.explainers["purity"].domain.check(ok)
+        domain = next(iter(self.explainers.values())).domain.check(ok)
         out["in_domain"] = domain["in_domain"].astype("boolean")
-        notes = domain["domain_note"].reindex(features.index).fillna("")
+        notes = domain["domain_note"].astype(object).reindex(features.index).fillna("")
         input_notes = pd.Series(["; ".join(warnings.get(p, [])) for p in ids],
                                 index=features.index)
         out["domain_note"] = _join(notes, input_notes)
         out["reasons"] = reasons.reindex(features.index).fillna("")
-        out["purity_model"] = self.models["purity"].label
-        out["potency_model"] = self.models["potency"].label
+        for name in ("purity", "potency"):
+            out[f"{name}_model"] = (self.models[name].label if name in self.models
+                                    else "absent: no model registered")
         # spec limits look at features and predictions alike
         attributes = pd.concat([ok, out.loc[ok.index]], axis=1) if self.spec.limits else ok
         release = decide(probabilities, {n: m.predictor.spec for n, m in self.models.items()},
@@ -148,6 +180,8 @@ class ScoreResult:
     output: Path
     run_id: str | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    input_problems: list[input_report.Reported] = field(default_factory=list)
+    absent_models: list[str] = field(default_factory=list)
 
     @property
     def n_ok(self) -> int:
@@ -182,8 +216,11 @@ def score(
     table = build_features(dataset, n_jobs=settings.n_jobs,
                            progress=progress is not None)
     timer.seconds.update({f"features: {part}": t for part, t in table.timings_s.items()})
+    problems = input_report.collect(table.errors, table.warnings,
+                                    input_report.general_warnings(dataset))
     timer.restart()
     scores, explained = scorer.score_features(table.frame, table.errors, table.warnings)
+    scores = with_duplicated_rows(scores, duplicated_rows(dataset))
     scores["assay_priority"] = assay_priority(scores, scorer.spec, settings.assay_budget)
     timer.lap("predict and explain")
     write_atomically(scores, output)
@@ -194,8 +231,36 @@ def score(
 
         run_id = log_scoring_run(dataset, table.frame, scores, explained, scorer, output,
                                  settings.max_figures)
+        input_report.log_problems(problems, run_id)
         timer.lap("mlflow run")
-    return ScoreResult(scores, output, run_id, timer.seconds)
+    return ScoreResult(scores, output, run_id, timer.seconds, problems, scorer.absent)
+
+
+def with_duplicated_rows(scores: pd.DataFrame, duplicates) -> pd.DataFrame:
+    """One scores row per input row: an error row for each row of preps.csv whose prep_id
+    was used before, right after the rows of that prep_id."""
+    if not duplicates:
+        return scores
+    extra = pd.DataFrame({"prep_id": [p.prep_id for p in duplicates], "status": "error",
+                          "error": [str(p) for p in duplicates]})
+    for column in ("purity_model", "potency_model"):
+        extra[column] = scores[column].iloc[0] if len(scores) else ""
+    position = {p: i for i, p in enumerate(scores["prep_id"])}
+    order = np.concatenate([np.arange(len(scores), dtype=float),
+                            [position.get(p, len(scores)) + 0.5 for p in extra["prep_id"]]])
+    both = pd.concat([scores, extra.reindex(columns=scores.columns)], ignore_index=True)
+    return both.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+
+
+def load_for_target(uri: str, target: str) -> LoadedModel:
+    """The model at ``uri``, refused unless its own spec says it serves ``target`` (a
+    potency model given as the purity model would fill purity_class with potency labels)."""
+    model = load_model(uri)
+    served = model.predictor.spec.target
+    if served != target:
+        raise ExoqcInputError(uri, f"is a {served} model: expected a {target} model for "
+                              f"--{target}-model")
+    return model
 
 
 def scores_file_path(output: str | Path) -> Path:
@@ -203,6 +268,7 @@ def scores_file_path(output: str | Path) -> Path:
     path = Path(output)
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ExoqcInputError(path, "expected a scores file name ending in .csv or .parquet")
+    check_writable_path(path)
     return path
 
 

@@ -492,7 +492,7 @@ def score_spark(
     tracking.configure()
     dataset = dataset_from_tables(preps, markers, cargo, Path(dls_root))
     models = ship_models(spark, settings)
-    check_limits(settings.spec, models["purity"].spec, models["potency"].spec)
+    check_limits(settings.spec, {name: m.spec for name, m in models.items()})
     scores = _plan(spark, dataset, models, settings.n_reasons, with_explanations=False,
                    spec=settings.spec)
     return scores.orderBy("position").drop("position")
@@ -588,7 +588,7 @@ def score_folder(
     messages) and the same MLflow scoring run, tagged ``exoqc.engine=spark``. The driver
     holds the batch's scores, features and SHAP values, as the local engine does.
     """
-    from exoqc import tracking
+    from exoqc import input_report, tracking
     from exoqc.inference.release import assay_priority, check_limits
     from exoqc.inference.score import (
         Scorer,
@@ -607,7 +607,7 @@ def score_folder(
     spark = spark or spark_session()
     timer.lap("start spark")
     models = ship_models(spark, settings)
-    check_limits(settings.spec, models["purity"].spec, models["potency"].spec)
+    check_limits(settings.spec, {name: m.spec for name, m in models.items()})
     timer.lap("load models")
     dataset = load_dataset(dataset_dir, errors="collect")
     timer.lap("read and validate")
@@ -625,6 +625,11 @@ def score_folder(
     scores["assay_priority"] = assay_priority(scores, settings.spec, settings.assay_budget)
     write_atomically(scores, output)
     timer.lap("write scores")
+    # The loader's problems, and each failed row's messages as the executors wrote them.
+    failed = scores[scores["status"] == "error"]
+    problems = input_report.collect(
+        {p: e.split("; ") for p, e in zip(failed["prep_id"], failed["error"], strict=True)},
+        dataset.warnings, input_report.general_warnings(dataset))
     run_id = None
     if settings.log_to_mlflow:
         from mlflow import MlflowClient
@@ -639,8 +644,9 @@ def score_folder(
         run_id = log_scoring_run(dataset, features, scores, explained, scorer, output,
                                  settings.max_figures)
         MlflowClient().set_tag(run_id, "exoqc.engine", "spark")
+        input_report.log_problems(problems, run_id)
         timer.lap("mlflow run")
-    return ScoreResult(scores, output, run_id, timer.seconds)
+    return ScoreResult(scores, output, run_id, timer.seconds, problems)
 
 
 def _explained(collected: pd.DataFrame, features: pd.DataFrame,

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from exoqc import tracking
 from exoqc.errors import ExoqcInputError
+from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
 
 
 def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int) -> int:
@@ -35,7 +36,8 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int) -
                             settings=TrainSettings(n_trials=n_trials, seed=seed),
                             progress=progress)
     except (ExoqcInputError, ValueError) as error:
-        console.print(f"[red]exoqc train: {error}[/red]")
+        console.print(f"exoqc train: {error}", style="red", markup=False, highlight=False,
+                      soft_wrap=True)
         return 1
 
     table = Table(title=f"exoqc train — {dataset_dir}")
@@ -56,6 +58,11 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int) -
         )
     Console().print(table)
     for result in results.values():
-        Console().print(f"{result.target}: {result.champion.reason}; run {result.run_id}")
+        verdict = "promoted" if result.champion.promoted else "kept previous"
+        Console().print(f"{result.target}: {verdict} ({result.champion.reason}); run "
+                        f"{result.run_id}", markup=False, highlight=False)
+    problems = next(iter(results.values())).input_problems
+    for line in summary_lines(problems, f"each run's {PROBLEMS_ARTIFACT}"):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     Console().print(f"MLflow store: {tracking.tracking_uri()}  (browse: exoqc ui)")
     return 0

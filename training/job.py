@@ -31,10 +31,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from exoqc import __version__, tracking
+from exoqc import __version__, input_report, tracking
 from exoqc.config import Settings, get_settings
 from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES, Dataset, load_dataset
 from exoqc.features import build_features, catalog_frame, label_of
+from exoqc.features.groups import mask_groups
 from exoqc.inference.domain import ApplicabilityDomain
 from exoqc.training import baselines, evaluate, explain
 from exoqc.training.calibrate import choose_calibration
@@ -66,12 +67,14 @@ class TrainSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    n_trials: int = Field(20, ge=1, description="Optuna trials per model")
+    n_trials: int = Field(10, ge=1, description="Optuna trials per model")
     n_folds: int = Field(5, ge=2, description="grouped CV folds on the training split")
     test_fraction: float = Field(0.2, gt=0, lt=0.5, description="held-out share, by batch")
     seed: int = 0
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     shap_max_rows: int = Field(2000, ge=10, description="held-out rows explained globally")
+    mask_rate: float = Field(0.15, ge=0, lt=1, description="chance that a training row's "
+                             "measurement group (DLS, NTA, BCA, markers, qPCR) is masked")
 
 
 @dataclass
@@ -84,6 +87,7 @@ class TrainResult:
     baseline_metrics: dict[str, dict[str, float]]
     cv_metrics: dict[str, float] = field(default_factory=dict)
     readout_metrics: dict[str, float] = field(default_factory=dict)
+    input_problems: list[input_report.Reported] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -99,7 +103,9 @@ def train(
     """Train, evaluate, explain, register. Returns one result per target trained."""
     settings = settings or TrainSettings()
     if not isinstance(dataset, Dataset):
-        dataset = load_dataset(dataset, errors="raise")
+        # Every problem is reported at once, after the features (an unreadable DLS record
+        # too), never one stage at a time: see the InputProblemsError below.
+        dataset = load_dataset(dataset, errors="collect")
     targets = TARGETS if target == "all" else (target,)
     missing = [t for t in targets if not dataset.has_labels(LABEL_COLUMN[t])]
     if missing:
@@ -107,18 +113,40 @@ def train(
             f"{dataset.root / 'preps.csv'}: no {', '.join(LABEL_COLUMN[t] for t in missing)} "
             "labels: training needs the label column filled for the preparations to learn from"
         )
+    for t in targets:  # seconds of checks before minutes of work
+        check_batches(dataset, LABEL_COLUMN[t], settings)
     tracking.configure()
+    progress = progress or _no_progress
+    progress("features (DLS analysis)", 0, 1)
     table = build_features(dataset, n_jobs=settings.n_jobs)
+    progress("features (DLS analysis)", 1, 1)
+    problems = input_report.collect(table.errors, table.warnings,
+                                    input_report.general_warnings(dataset))
     if table.errors:
-        first = next(iter(table.errors.items()))
-        raise ValueError(
-            f"{len(table.errors)} preparation(s) could not be featurized, e.g. {first[0]}: "
-            f"{'; '.join(first[1])}"
-        )
-    return {
-        t: _train_target(t, dataset, table.frame, settings, progress or _no_progress)
+        raise input_report.InputProblemsError(dataset.root, problems)
+    results = {
+        t: _train_target(t, dataset, table.frame, settings, progress)
         for t in targets
     }
+    for result in results.values():
+        input_report.log_problems(problems, result.run_id)
+        result.input_problems = problems
+    return results
+
+
+def check_batches(dataset: Dataset, label: str, settings: TrainSettings) -> None:
+    """Refuse, before any work, labels whose batches cannot make the held-out split and the
+    CV folds, saying what to do."""
+    labelled = dataset.preps[label].dropna()
+    groups = batch_groups(dataset.preps.loc[labelled.index])
+    codes = labelled.astype("category").cat.codes
+    try:
+        train_positions, _ = heldout_split(codes, groups, settings.test_fraction, settings.seed)
+        cv_folds(codes.iloc[train_positions], groups.iloc[train_positions], settings.n_folds,
+                 settings.seed)
+    except ValueError as error:
+        raise ValueError(f"{dataset.root / 'preps.csv'}, column '{label}': {error} "
+                         f"({groups.nunique()} batch(es) labelled in all)") from None
 
 
 def _no_progress(step: str, done: int, total: int) -> None:
@@ -167,7 +195,10 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
     split = _split(dataset, features, target, settings)
     x_train, y_train = split.part(split.train)
     x_test, y_test = split.part(split.test)
-    folds = fold_matrices(x_train, booster_labels(kind, y_train), split.folds)
+    # Each assay skipped at random in some training rows, so that a call does not hinge
+    # on which assays a lab ran (features/groups.py); the domain keeps the real rows.
+    x_fit = mask_groups(x_train, settings.mask_rate, settings.seed)
+    folds = fold_matrices(x_fit, booster_labels(kind, y_train), split.folds)
     width = len(classes) if kind == "multiclass" else 1
 
     experiment_id = tracking.experiment_id(tracking.EXPERIMENTS[target])
@@ -182,6 +213,7 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
             "n_batches_test": split.groups.iloc[split.test].nunique(),
             "n_trials": settings.n_trials, "n_folds": settings.n_folds,
             "test_fraction": settings.test_fraction, "seed": settings.seed,
+            "mask_rate": settings.mask_rate,
         })
         _log_datasets(dataset, split, target, classes)
         mlflow.log_text(catalog_frame().to_csv(index=False), "feature_catalog.csv")
@@ -195,7 +227,7 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
         progress(f"{target}: final model", 0, 1)
         params = booster_params(kind, best.hyperparameters, len(classes), settings.seed,
                                 settings.n_jobs)
-        booster = fit_final(x_train, booster_labels(kind, y_train), params, best.cv.n_rounds)
+        booster = fit_final(x_fit, booster_labels(kind, y_train), params, best.cv.n_rounds)
         check = choose_calibration(_margins(best.cv, kind), y_train, split.folds)
         mlflow.log_params({"calibration": check.calibration.kind})
         mlflow.log_metrics({"oof_brier_uncalibrated": check.brier_uncalibrated,
@@ -378,9 +410,10 @@ def _fit_readouts(dataset: Dataset, split: _Split, settings: TrainSettings,
     x_train = split.features.iloc[split.train]
     y_train = observed[split.train]
     folds = fold_matrices(x_train, y_train, split.folds)
+    # The default hyperparameters, no search: the readouts are secondary to the potency
+    # call, and a search cost a fifth of `make run` (benchmarks/first_run.py).
     result = _search("potency", folds, len(split.train), "regression", len(readouts),
-                     settings, progress, n_trials=max(3, settings.n_trials // 4),
-                     label="readouts")
+                     settings, progress, n_trials=1, label="readouts")
     params = booster_params("regression", result.best.hyperparameters, 0, settings.seed,
                             settings.n_jobs)
     regressor = fit_final(x_train, y_train, params, result.best.cv.n_rounds)

@@ -35,7 +35,8 @@ def heldout_split(
     n_splits = max(2, round(1 / test_fraction))
     if n_groups < n_splits:
         raise ValueError(
-            f"{n_groups} batch(es): a held-out split by batch needs at least {n_splits}"
+            f"{n_groups} batch(es) in the labelled preparations: a held-out split by batch "
+            f"needs at least {n_splits}; label preparations of more batches (column 'batch')"
         )
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     train, test = next(splitter.split(np.zeros(len(labels)), labels, groups))
@@ -48,6 +49,9 @@ def cv_folds(
     """Stratified group k-fold (train, validation) position pairs over the training split."""
     n_groups = groups.nunique()
     if n_groups < n_folds:
-        raise ValueError(f"{n_groups} batch(es): {n_folds}-fold CV by batch needs {n_folds}")
+        raise ValueError(
+            f"{n_groups} batch(es) left for training once whole batches are held out for the "
+            f"test: {n_folds}-fold CV by batch needs {n_folds}; label preparations of more "
+            "batches (column 'batch')")
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(labels)), labels, groups))

@@ -154,9 +154,12 @@ def measure_counts(comp: Composition, batch_index: np.ndarray, n_batches: int,
     bca = ((protein.sum(axis=1) + BCA_LIPID_RESPONSE * lipid) * bca_bias
            * (1 + rng.normal(0, BCA_REPEATABILITY, n)) + rng.normal(0, 0.2, n))
     bca = np.maximum(bca, BCA_LIMIT_UG_PER_ML)
-    bca = np.where(rng.random(n) < BCA_MISSING, np.nan, bca)
-    return pd.DataFrame({"particles_per_ml": particles, "protein_ug_per_ml": bca,
-                         "nta_threshold_nm": threshold, "nta_batch_bias": nta_bias})
+    # Which assays reach the file is independent of quality: a lab that does not report
+    # its BCA still loaded blots and dosed cells by it (``bca_reading_ug_per_ml``).
+    reported = np.where(rng.random(n) < BCA_MISSING, np.nan, bca)
+    return pd.DataFrame({"particles_per_ml": particles, "protein_ug_per_ml": reported,
+                         "bca_reading_ug_per_ml": bca, "nta_threshold_nm": threshold,
+                         "nta_batch_bias": nta_bias})
 
 
 # --- markers ----------------------------------------------------------------------------
@@ -215,8 +218,8 @@ def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFra
     """
     abundance = marker_abundance(comp)
     total_protein = comp.protein_ug_per_ml.sum(axis=1)
-    # The lab loads and dilutes by its own BCA value (the truth when it has none).
-    believed_protein = counts["protein_ug_per_ml"].fillna(pd.Series(total_protein)).to_numpy()
+    # The lab loads and dilutes by its own BCA reading, reported or not.
+    believed_protein = counts["bca_reading_ug_per_ml"].to_numpy()
     prep_ids = comp.preps["prep_id"].to_numpy()
     # The lab's antibodies and mass spectrometer are the same for every cohort: cohorts of
     # different seeds are new batches of one lab, so a model trained on one can score the
@@ -375,8 +378,7 @@ def potency(comp: Composition, measured_protein: np.ndarray, batch_index: np.nda
     n = len(comp.preps)
     protein = comp.protein_ug_per_ml
     total = protein.sum(axis=1)
-    believed = np.where(np.isnan(measured_protein), total, measured_protein)
-    dose = ASSAY_DOSE_UG_PER_ML * total / believed
+    dose = ASSAY_DOSE_UG_PER_ML * total / measured_protein
     share = protein / total[:, None]
     p = comp.preps
     cell_ev = share[:, POP["sev"]] + share[:, POP["ev_cluster"]] + share[:, POP["microvesicle"]]

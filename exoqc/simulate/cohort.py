@@ -97,7 +97,7 @@ def simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float = 0
     counts = assays.measure_counts(comp, batch_index, n_batches, streams[1])
     markers, panels = assays.measure_markers(comp, counts, comp.batches, batch_index, streams[2])
     cargo = assays.measure_cargo(comp, comp.batches, batch_index, streams[3])
-    function = assays.potency(comp, counts["protein_ug_per_ml"].to_numpy(), batch_index,
+    function = assays.potency(comp, counts["bca_reading_ug_per_ml"].to_numpy(), batch_index,
                               streams[4])
     dls_truth = _write_dls(out_dir, comp, streams[5])
     share = comp.ev_protein_share

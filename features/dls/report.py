@@ -34,7 +34,7 @@ def run_dls_command(
             results.extend(analyze_file(path, particle_refractive_index=particle_refractive_index))
         except ExoqcInputError as exc:
             failed += 1
-            errors.print(f"error: {exc}", markup=False)
+            errors.print(f"error: {exc}", markup=False, soft_wrap=True)
     if as_json:
         json.dump([r.to_json() for r in results], sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")

@@ -290,6 +290,18 @@ def _one_prep(
                                f"({type(exc).__name__}: {exc}); please report it with the file")
 
 
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Interrupted (Ctrl-C, SIGTERM, an error): end the workers now rather than let them
+    finish their chunks, which leaving the ``with`` block would wait for, or outlive us."""
+    # No public API before Python 3.14 (ProcessPoolExecutor.terminate_workers); shutdown
+    # forgets the processes, so they are taken first.
+    workers = dict(getattr(pool, "_processes", None) or {})
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers.values():
+        if worker.is_alive():
+            worker.terminate()
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
     """forkserver: workers start from a clean process (fork is unsafe once the caller has
     threads, e.g. MLflow's), without spawn's full re-import in every worker."""
@@ -351,11 +363,15 @@ def dls_feature_table(
         done_chunks = 0
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-                futures = [pool.submit(_prep_features, chunk, particle_refractive_index)
-                           for chunk in chunks]
-                for future in futures:
-                    collect(future.result())
-                    done_chunks += 1
+                try:
+                    futures = [pool.submit(_prep_features, chunk, particle_refractive_index)
+                               for chunk in chunks]
+                    for future in futures:
+                        collect(future.result())
+                        done_chunks += 1
+                except BaseException:
+                    _stop_workers(pool)
+                    raise
         except BrokenProcessPool as exc:
             # Workers could not start (e.g. a __main__ that cannot be re-imported, such as
             # a script read from stdin): the results do not depend on the pool, so go on here.

@@ -31,6 +31,7 @@ from exoqc.dataset import (
     load_dataset,
 )
 from exoqc.errors import DatasetError, ExoqcInputError
+from exoqc.tables import read_table
 from tests.properties import property_settings
 
 IDS = ["P1", "P2", "P3", "P4", "p1", " P5 ", "", "Prep-ä", "P 6"]
@@ -48,13 +49,20 @@ NUMBER_COLUMNS = ("particles_per_ml", "protein_ug_per_ml", "cck8_fold")
 DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
 
 
-def expected_number(cell: str, delimiter: str) -> tuple[str, float]:
+DOT_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+")
+
+
+def expected_number(cell: str, delimiter: str, column: list[str] = ()) -> tuple[str, float]:
     """("missing" | "bad" | "ok", value) by the input contract (DESIGN.md): an empty cell is
-    not measured; a decimal comma is read only where the delimiter is not a comma; a
-    measurement is a finite number."""
+    not measured; a decimal comma is read only where the delimiter is not a comma; there,
+    ``12.000`` is ambiguous (bad) when its ``column`` has decimal commas, ``1.234.567``
+    always; a measurement is a finite number."""
     text = cell.strip()
     if not text:
         return "missing", math.nan
+    if delimiter != "," and DOT_THOUSANDS.fullmatch(text) and (
+            text.count(".") > 1 or any(DECIMAL_COMMA.fullmatch(c.strip()) for c in column)):
+        return "bad", math.nan
     if delimiter != "," and DECIMAL_COMMA.fullmatch(text):
         text = text.replace(",", ".")
     try:
@@ -148,6 +156,14 @@ def test_every_prep_is_kept_and_every_value_read_as_written_or_reported(tmp_path
             failing.add(prep_id)
         first.setdefault(prep_id, (i, line))
     assert dataset.prep_ids == list(first)  # every prep, in file order, none dropped
+    # Each number column's cells as the loader sees them (first rows of each id), for
+    # the ambiguous '12.000' of a decimal-comma column.
+    table = read_table(root / PREPS_FILE)
+    as_read = {c: table.loc[[line for _, line in first.values()], c].tolist()
+               if c in table else [] for c in NUMBER_COLUMNS}
+    intensities = [r["intensity"] for r in folder["markers"]
+                   if r["prep_id"].strip() in first and r["intensity"].strip()
+                   and r["intensity"].strip().lower() not in ("nd", "n.d.")]
 
     for prep_id, (i, line) in first.items():
         row = folder["rows"][i]
@@ -156,7 +172,7 @@ def test_every_prep_is_kept_and_every_value_read_as_written_or_reported(tmp_path
                        for p in problems_of(dataset, prep_id))
             continue
         for column in NUMBER_COLUMNS:
-            kind, value = expected_number(row[column], delimiter)
+            kind, value = expected_number(row[column], delimiter, as_read[column])
             low_ok = value >= 0 if column in COUNT_COLUMNS else value > 0
             reported = [p for p in problems_of(dataset, prep_id) if p.column == column]
             got = dataset.preps.at[prep_id, column]
@@ -187,8 +203,10 @@ def test_every_prep_is_kept_and_every_value_read_as_written_or_reported(tmp_path
             assert any(p.file == MARKERS_FILE and p.line == line and p.severity == "warning"
                        for p in dataset.problems)
             continue
+        if not row["intensity"].strip():  # not measured: no measurement row
+            continue
         kept_markers += 1
-        kind, value = expected_number(row["intensity"], delimiter)
+        kind, value = expected_number(row["intensity"], delimiter, intensities)
         if row["intensity"].strip().lower() not in ("nd", "n.d.") and (
                 kind == "bad" or value < 0):
             failing.add(prep_id)
@@ -200,7 +218,7 @@ def test_every_prep_is_kept_and_every_value_read_as_written_or_reported(tmp_path
     assert len(dataset.markers) == kept_markers
     assert sorted(dataset.markers["line"]) == sorted(
         line for row, line in zip(folder["markers"], marker_lines, strict=True)
-        if row["prep_id"].strip() in first)
+        if row["prep_id"].strip() in first and row["intensity"].strip())
 
     assert set(dataset.errors) == failing
     for problem in dataset.problems:

@@ -123,6 +123,19 @@ def test_ui_refuses_a_port_in_use(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_ui_on_a_host_that_cannot_be_resolved_says_so(tmp_path):
+    result = subprocess.run(
+        [services.exoqc_command(), "ui", "--host", "nosuchhost.invalid"],
+        env=_env(f"sqlite:///{tmp_path / 'mlflow.db'}"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "host 'nosuchhost.invalid' cannot be resolved" in result.stderr
+    assert "--port" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_ui_on_a_tracking_server_starts_nothing(tmp_path):
     server = "http://127.0.0.1:5999"
     result = subprocess.run(

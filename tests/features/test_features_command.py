@@ -73,6 +73,7 @@ def test_file_level_error_is_reported_once_and_every_row_kept(prep_folder, tmp_p
     result = runner.invoke(app, ["features", str(root), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stderr.count("expected column(s) intensity") == 1
-    assert "'P0', 'P1', 'P2', 'P3', 'P4' and 3 more" in result.stderr
+    assert "error ×8: markers.csv" in result.stderr
+    assert "preps 'P0', 'P1', 'P2' and 5 more" in result.stderr
     written = pd.read_csv(out, index_col="prep_id")
     assert len(written) == 8 and written.isna().all().all()

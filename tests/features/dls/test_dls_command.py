@@ -50,3 +50,21 @@ def test_a_failing_file_is_named_and_exits_1(tmp_path):
     assert result.exit_code == 1
     assert "bad.csv" in result.stderr and "no data rows" in result.stderr
     assert len(json.loads(result.stdout)) == 3  # the good file is still reported
+
+
+def test_a_folder_among_good_files_is_an_error_and_the_good_results_are_printed(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    result = _runner().invoke(app, ["dls", "--json", str(ALV_RUN), str(folder),
+                                    str(ZETASIZER_SILICA)])
+    assert result.exit_code == 1
+    assert f"error: {folder}: is a folder: expected a file" in result.stderr
+    assert "Traceback" not in result.output
+    assert len(json.loads(result.stdout)) == 8 + 3  # both good files, every record
+
+
+def test_a_folder_alone_is_an_error_not_a_traceback(tmp_path):
+    result = _runner().invoke(app, ["dls", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "is a folder: expected a file" in result.stderr
+    assert not isinstance(result.exception, OSError)
