@@ -54,13 +54,17 @@ def simulate(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the prep dataset into.")],
     n_preps: Annotated[int, typer.Option("--n-preps", min=1, help="Preparations.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 1,
+    lab: Annotated[str | None, typer.Option(
+        help="Another lab: reference, bm_msc, uc_msc, hek293 (docs/simulator.md).")] = None,
+    lab_seed: Annotated[int | None, typer.Option(
+        "--lab-seed", help="A random lab drawn from this seed (nobody tuned on it).")] = None,
 ) -> None:
-    """Write a simulated, labelled reference cohort as a prep dataset folder."""
+    """Write a simulated, labelled cohort (the reference lab or another) as a prep folder."""
     from exoqc.errors import ExoqcInputError
     from exoqc.simulate import simulate_cohort, summary_lines
 
     try:
-        root = simulate_cohort(out_dir, n_preps, seed)
+        root = simulate_cohort(out_dir, n_preps, seed, lab=lab, lab_seed=lab_seed)
     except ExoqcInputError as error:
         typer.echo(f"exoqc simulate: {error}", err=True)
         raise typer.Exit(1) from None

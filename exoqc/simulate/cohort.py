@@ -74,14 +74,28 @@ def _prepare_folder(out_dir: Path) -> None:
     (out_dir / DLS_DIR).mkdir(parents=True, exist_ok=True)
 
 
-def simulate_cohort(out_dir: Path, n_preps: int, seed: int) -> Path:
+def simulate_cohort(out_dir: Path, n_preps: int, seed: int, lab: object = None,
+                    lab_seed: int | None = None) -> Path:
     """Simulate ``n_preps`` labelled preparations and write them as a prep dataset folder.
+
+    ``lab`` (a name or an ``exoqc.simulate.labs.LabProfile``) or ``lab_seed`` (a random
+    lab) simulate another laboratory; neither: the reference lab.
 
     Writes ``preps.csv`` (with labels and readouts), ``markers.csv``, ``cargo.csv``, ``dls/``
     (Zetasizer wide exports and generic CSV correlograms) and ``simulation_truth.csv``.
     The same seed gives byte-identical files; batch and preparation ids carry the seed.
     Returns ``out_dir``.
     """
+    if lab is None and lab_seed is None:
+        return _simulate_cohort(out_dir, n_preps, seed)
+    from exoqc.simulate.labs import LabProfile, applied, lab_profile
+
+    profile = lab if isinstance(lab, LabProfile) else lab_profile(lab, lab_seed)
+    with applied(profile):
+        return _simulate_cohort(out_dir, n_preps, seed)
+
+
+def _simulate_cohort(out_dir: Path, n_preps: int, seed: int) -> Path:
     if n_preps < 1:
         raise ValueError(f"n_preps must be at least 1, got {n_preps}")
     out_dir = Path(out_dir)

@@ -35,3 +35,8 @@ def digests(root: Path) -> dict[str, str]:
 def test_reference_cohort_is_byte_identical_for_its_seed(tmp_path):
     assert digests(simulate_cohort(tmp_path / "ref", N_PREPS, SEED)) == PINNED_SHA256
 
+
+
+def test_reference_lab_by_name_is_the_same_cohort(tmp_path):
+    assert digests(simulate_cohort(tmp_path / "ref", N_PREPS, SEED, lab="reference")) == \
+        PINNED_SHA256
