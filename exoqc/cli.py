@@ -139,11 +139,13 @@ def train(
     target: Annotated[Target, typer.Option(help="Which model(s) to train.")] = Target.all,
     n_trials: Annotated[int, typer.Option("--n-trials", min=1, help="Optuna trials.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the split and the search.")] = 0,
+    prior: Annotated[bool, typer.Option(
+        "--prior/--no-prior", help="Small datasets: adapt the reference cohort's model.")] = True,
 ) -> None:
     """Train the purity and/or potency model, track it in MLflow and register it."""
     from exoqc.training.cli import run_train
 
-    raise typer.Exit(run_train(dataset_dir, target.value, n_trials, seed))
+    raise typer.Exit(run_train(dataset_dir, target.value, n_trials, seed, prior))
 
 
 @app.command()
