@@ -27,6 +27,7 @@ cross-validation noise (the same folds then report the winner's score, optimisti
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -130,11 +131,17 @@ def plan_target(target: str, labels: pd.Series, groups: pd.Series, has_batch: bo
 # --- Repeated grouped cross-validation --------------------------------------------------
 
 
+def n_folds_for(labels: np.ndarray, groups: np.ndarray) -> int:
+    """k of the grouped CV: 5, or fewer when there are fewer batches or when even the
+    largest class has fewer preparations (stratification needs one per fold)."""
+    return int(min(MAX_FOLDS, len(np.unique(groups)), np.bincount(labels).max()))
+
+
 def repeated_group_folds(labels: np.ndarray, groups: np.ndarray, n_repeats: int = N_REPEATS,
                          seed: int = 0) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """``n_repeats`` stratified group k-fold splittings (k = min(5, batches)), each with
     its own shuffle: whole batches are validated together."""
-    n_folds = min(MAX_FOLDS, len(np.unique(groups)))
+    n_folds = n_folds_for(labels, groups)
     out = []
     for r in range(n_repeats):
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed + r)
@@ -240,15 +247,20 @@ class BoosterCandidate:
 class FallbackCandidate:
     """A baseline of ``training.baselines`` (logistic regression or a tuned rule)."""
 
-    def __init__(self, name: str, estimator) -> None:
+    def __init__(self, name: str, estimator, n_classes: int) -> None:
         self.name, self.mode, self.estimator = name, "fallback", estimator
+        self.n_classes = n_classes
 
     def fit(self, x: pd.DataFrame, y: np.ndarray) -> FallbackCandidate:
-        self.estimator_ = clone(self.estimator).fit(x, y)
+        with warnings.catch_warnings():
+            # The isotonic rule score warns when a fold's ranks hardly correlate with the
+            # label: that fold's low score is the answer, the warning is noise to a user.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"sklearn\.")
+            self.estimator_ = clone(self.estimator).fit(x, y)
         return self
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        return self.estimator_.predict_proba(x)
+        return baselines.class_probabilities(self.estimator_, x, self.n_classes)
 
 
 def candidates(target: str, prior: Prior | None, seed: int = 0,
@@ -263,7 +275,7 @@ def candidates(target: str, prior: Prior | None, seed: int = 0,
         made += [BoosterCandidate(f"pooled_w{w:g}", "pooled", kind, n_classes, prior, w,
                                   seed=seed) for w in POOL_WEIGHTS]
     if fallbacks:
-        made += [FallbackCandidate(name, estimator)
+        made += [FallbackCandidate(name, estimator, n_classes)
                  for name, estimator in baselines.baselines_for(target).items()]
     return made
 
@@ -349,6 +361,18 @@ def select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: str,
            progress: Callable[[str, int, int], None] | None = None) -> Selection:
     """Score every candidate on the same repeated grouped folds and choose the XGBoost
     candidate with the best mean (the fallbacks are scored beside them)."""
+    with warnings.catch_warnings():
+        # Small folds make scikit-learn warn (a class with fewer members than folds, a
+        # fold of one class) and bootstrap draws without a class make NaN metrics: the
+        # scores and intervals say what that means, the warnings would only be noise.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"sklearn\.")
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        return _select(x, y, groups, target, classes, prior, seed, n_repeats, progress)
+
+
+def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: str,
+            classes: tuple[str, ...], prior: Prior | None, seed: int, n_repeats: int,
+            progress: Callable[[str, int, int], None] | None) -> Selection:
     metric = PRIMARY_METRIC[target]
     repeats = repeated_group_folds(y, groups, n_repeats, seed)
     made = candidates(target, prior, seed)

@@ -398,7 +398,7 @@ def _evaluate_baselines(target: str, split: _Split, classes: tuple[str, ...],
     results: dict[str, dict[str, float]] = {}
     for name, estimator in baselines.baselines_for(target).items():
         estimator.fit(x_train, y_train)
-        proba = estimator.predict_proba(x_test)
+        proba = baselines.class_probabilities(estimator, x_test, len(classes))
         metrics = evaluate.classification_metrics(proba, y_test, classes)
         results[name] = metrics
         mlflow.log_metrics({f"baseline_{name}_test_{k}": v for k, v in metrics.items()})

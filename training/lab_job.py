@@ -62,7 +62,7 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         mlflow.set_tags({"exoqc.target": target, "exoqc.version": __version__,
                          "exoqc.dataset": str(dataset.root), "exoqc.validation": VALIDATION,
                          "exoqc.prior": prior_note})
-        n_folds = min(adapt.MAX_FOLDS, len(np.unique(groups)))
+        n_folds = adapt.n_folds_for(y, groups)
         mlflow.log_params({
             "target": target, "validation": VALIDATION, "n_labelled": len(y),
             "n_batches": len(np.unique(groups)), "cv_repeats": settings.cv_repeats,
