@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from sklearn.base import clone
+from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 
 from exoqc.training import baselines, evaluate
@@ -256,7 +257,11 @@ class FallbackCandidate:
             # The isotonic rule score warns when a fold's ranks hardly correlate with the
             # label: that fold's low score is the answer, the warning is noise to a user.
             warnings.filterwarnings("ignore", category=UserWarning, module=r"sklearn\.")
-            self.estimator_ = clone(self.estimator).fit(x, y)
+            # A training fold of one class (a rare class all in the validation batches):
+            # a rule or a regression cannot be fitted, the class shares are the answer.
+            estimator = (clone(self.estimator) if len(np.unique(y)) > 1
+                         else DummyClassifier(strategy="prior"))
+            self.estimator_ = estimator.fit(x, y)
         return self
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
