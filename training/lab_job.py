@@ -112,7 +112,8 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         spec = ModelSpec(target=target, classes=classes, feature_names=tuple(x.columns),
                          calibration=Calibration(),
                          domain=ApplicabilityDomain().fit(
-                             x, booster.get_score(importance_type="total_gain")).to_dict(),
+                             _domain_rows(x, candidate, prior),
+                             booster.get_score(importance_type="total_gain")).to_dict(),
                          exoqc_version=__version__)
         progress(f"{target}: SHAP", 0, 1)
         _log_global_shap(booster, x, classes, target, settings)
@@ -137,6 +138,16 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         return TrainResult(target, run.info.run_id, version, decision, test_metrics,
                            baseline_metrics, cv_metrics, validation=VALIDATION,
                            interval=(low, high), chosen=chosen.name, notes=list(plan.notes))
+
+
+def _domain_rows(x: pd.DataFrame, candidate, prior: adapt.Prior | None) -> pd.DataFrame:
+    """The preparations the applicability domain is fitted on: the lab's, and for a model
+    that carries the prior also the prior's (it has learned from them, so a lab
+    preparation like them is no extrapolation). Twenty preparations span too narrow a
+    range on their own: with them alone almost every new batch would be flagged."""
+    if prior is None or getattr(candidate, "mode", "lab_only") == "lab_only":
+        return x
+    return pd.concat([prior.features, x])
 
 
 def _mean_metrics(oofs: list[np.ndarray], y: np.ndarray,

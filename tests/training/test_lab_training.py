@@ -16,8 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from exoqc.cli import app
+from exoqc.dataset import load_dataset
+from exoqc.features import build_features
+from exoqc.inference.domain import ApplicabilityDomain
 from exoqc.simulate import simulate_cohort
 from exoqc.training.job import TrainSettings, train
+from exoqc.training.registry import load_model
 
 runner = CliRunner()
 
@@ -111,6 +115,17 @@ def test_twenty_preps_each_its_own_batch_with_a_rare_class(lab40, small_cohort, 
     results = train(folder, target="purity", settings=settings(small_cohort), notes=notes)
     assert "purity" in results
     assert any("only 2 'low' preparation(s)" in n for n in notes)
+    # The adapted model's domain is the lab's with the prior's as context: the lab's other
+    # 20 preparations are mostly in it, at least as many as in a reference model's domain.
+    features = build_features(load_dataset(lab40), n_jobs=1).frame
+    others = features.drop(index=pd.read_csv(folder / "preps.csv")["prep_id"])
+    spec = load_model(f"models:/exoqc-purity/{results['purity'].model_version}").predictor.spec
+    in_lab_domain = ApplicabilityDomain.from_dict(spec.domain).check(others)["in_domain"]
+    reference = build_features(load_dataset(small_cohort), n_jobs=1).frame
+    in_reference_domain = ApplicabilityDomain().fit(reference).check(others)["in_domain"]
+    assert in_lab_domain.mean() >= 0.6
+    assert in_lab_domain.mean() >= in_reference_domain.mean(), (in_lab_domain.mean(),
+                                                                in_reference_domain.mean())
     # Retraining on the same preparations cannot move the champion by noise.
     again = train(folder, target="purity", settings=settings(small_cohort, seed=1))
     assert not again["purity"].champion.promoted
