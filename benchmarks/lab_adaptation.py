@@ -176,6 +176,30 @@ def report(rows: list) -> None:
                   f"(min {share.min():.1%})")
 
 
+def figure(rows: list, path: Path) -> None:
+    """The learning curve: mean over labs x repeats per N and method, ceiling dashed."""
+    from matplotlib.figure import Figure
+
+    frame = pd.DataFrame(rows, columns=["lab", "target", "n", "method", "score"])
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
+    for ax, target in zip(fig.subplots(1, 2), TARGETS, strict=True):
+        part = frame[frame["target"] == target]
+        for method in METHODS[:-1]:
+            curve = part[part["method"] == method].groupby("n")["score"].mean()
+            ax.plot(curve.index, curve.to_numpy(), marker="o", label=method)
+        ceil = part.loc[part["method"] == "ceiling", "score"].mean()
+        ax.axhline(ceil, color="grey", linestyle="--", label="ceiling (own, large)")
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(part.loc[part["n"] > 0, "n"].unique()))
+        ax.set_xticklabels([str(n) for n in ax.get_xticks()])
+        ax.set_xlabel("labelled preparations of the lab (N)")
+        ax.set_ylabel(adapt.PRIMARY_METRIC[target].replace("_", "-"))
+        ax.set_title(f"{target}: held-out preparations of the same lab", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.savefig(path, dpi=110)
+    print(f"figure: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labs", type=int, nargs="+", default=[101, 102, 103, 104, 105])
@@ -192,9 +216,13 @@ def main() -> None:
                         "after each lab")
     parser.add_argument("--report", type=Path, nargs="+",
                         help="only print the tables of earlier --save files, combined")
+    parser.add_argument("--figure", type=Path, help="also draw the learning curve (PNG)")
     args = parser.parse_args()
     if args.report:
-        report(pd.concat([pd.read_csv(p) for p in args.report]).values.tolist())
+        rows = pd.concat([pd.read_csv(p) for p in args.report]).values.tolist()
+        report(rows)
+        if args.figure:
+            figure(rows, args.figure)
         return
     print(f"labs {args.labs}, N {args.sizes}, {args.repeats} repeats, pool {args.pool}, "
           f"eval {args.n_eval}, ceiling {args.n_ceiling}, reference {args.n_reference}, "
@@ -213,6 +241,8 @@ def main() -> None:
                 pd.DataFrame(rows, columns=["lab", "target", "n", "method", "score"]).to_csv(
                     args.save, index=False)
     report(rows)
+    if args.figure:
+        figure(rows, args.figure)
     print(f"\ntotal {time.time() - started:.0f} s")
 
 
