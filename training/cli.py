@@ -51,7 +51,8 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
         best = max(result.baseline_metrics,
                    key=lambda n: result.baseline_metrics[n].get(metric, float("-inf")))
         base = result.baseline_metrics[best].get(metric, float("nan"))
-        score = f"{metric} {result.test_metrics[metric]:.3f}"
+        value = result.test_metrics.get(metric, float("nan"))
+        score = f"{metric} {value:.3f}"
         if result.interval is not None:
             score += f" [{result.interval[0]:.3f}, {result.interval[1]:.3f}]"
         model = tracking.REGISTERED_MODELS[result.target]
@@ -60,7 +61,7 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
             result.validation,
             score,
             f"{best} {base:.3f}",
-            f"{result.test_metrics[metric] - base:+.3f}",
+            f"{value - base:+.3f}",
             result.model_version,
             "promoted" if result.champion.promoted else "kept previous",
         )

@@ -404,7 +404,8 @@ def _evaluate_baselines(target: str, split: _Split, classes: tuple[str, ...],
         mlflow.log_metrics({f"baseline_{name}_test_{k}": v for k, v in metrics.items()})
     metric = PRIMARY_METRIC[target]
     best_name = max(results, key=lambda n: results[n].get(metric, -np.inf))
-    margin = model_metrics[metric] - results[best_name][metric]
+    # A held-out split of one class has no ROC-AUC: the margin is then NaN, not a crash.
+    margin = model_metrics.get(metric, np.nan) - results[best_name].get(metric, np.nan)
     mlflow.log_metrics({f"test_{metric}_margin_over_best_baseline": margin,
                         "beats_all_baselines": float(margin > 0)})
     mlflow.set_tag("exoqc.best_baseline", best_name)
