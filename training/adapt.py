@@ -28,7 +28,8 @@ cross-validation noise (the same folds then report the winner's score, optimisti
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -367,18 +368,24 @@ class Selection:
         })
 
 
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Small folds make scikit-learn warn (a class with fewer members than folds, a fold
+    of one class) and bootstrap draws without a class give NaN metrics: the scores and
+    intervals say what that means, the warnings would only be noise to a user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"sklearn\.")
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        yield
+
+
 def select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: str,
            classes: tuple[str, ...], prior: Prior | None, seed: int = 0,
            n_repeats: int = N_REPEATS,
            progress: Callable[[str, int, int], None] | None = None) -> Selection:
     """Score every candidate on the same repeated grouped folds and choose the XGBoost
     candidate with the best mean (the fallbacks are scored beside them)."""
-    with warnings.catch_warnings():
-        # Small folds make scikit-learn warn (a class with fewer members than folds, a
-        # fold of one class) and bootstrap draws without a class make NaN metrics: the
-        # scores and intervals say what that means, the warnings would only be noise.
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"sklearn\.")
-        warnings.filterwarnings("ignore", category=RuntimeWarning)
+    with quiet():
         return _select(x, y, groups, target, classes, prior, seed, n_repeats, progress)
 
 
@@ -411,8 +418,9 @@ def paired_difference(new_proba: np.ndarray, old_proba: np.ndarray, y: np.ndarra
                       seed: int = 0) -> tuple[float, tuple[float, float]]:
     """Metric of the new model minus the old one on the same preparations, and its
     batch-bootstrap interval (the same batches drawn for both: a paired comparison)."""
-    def diff(rows: np.ndarray) -> float:
+    def diff(rows: np.ndarray) -> float:  # NaN where a draw lacks a class
         return (metric_of(new_proba[rows], y[rows], classes, metric)
                 - metric_of(old_proba[rows], y[rows], classes, metric))
 
-    return diff(np.arange(len(y))), bootstrap_interval(diff, groups, seed=seed)
+    with quiet():
+        return diff(np.arange(len(y))), bootstrap_interval(diff, groups, seed=seed)

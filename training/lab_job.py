@@ -153,7 +153,8 @@ def _domain_rows(x: pd.DataFrame, candidate, prior: adapt.Prior | None) -> pd.Da
 def _mean_metrics(oofs: list[np.ndarray], y: np.ndarray,
                   classes: tuple[str, ...]) -> dict[str, float]:
     """Each metric of the out-of-fold predictions, averaged over the repeats."""
-    per_repeat = [evaluate.classification_metrics(o, y, classes) for o in oofs]
+    with adapt.quiet():
+        per_repeat = [evaluate.classification_metrics(o, y, classes) for o in oofs]
     keys = set.intersection(*(set(m) for m in per_repeat))
     out = {k: float(np.mean([m[k] for m in per_repeat])) for k in sorted(keys)}
     out["macro_f1"] = float(np.mean([adapt.metric_of(o, y, classes, "macro_f1")
