@@ -330,11 +330,10 @@ def cross_validate_candidate(candidate, x: pd.DataFrame, y: np.ndarray,
     return CandidateScore(candidate.name, candidate.mode, oofs, scores)
 
 
-def bootstrap_interval(score: Callable[[np.ndarray], float], groups: np.ndarray,
-                       n_draws: int = N_BOOTSTRAP, seed: int = 0,
-                       level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of ``score(rows)`` over batches drawn with replacement (a
-    batch's preparations are not independent, so batches are the unit resampled)."""
+def bootstrap_draws(score: Callable[[np.ndarray], float], groups: np.ndarray,
+                    n_draws: int = N_BOOTSTRAP, seed: int = 0) -> np.ndarray:
+    """``score(rows)`` over batches drawn with replacement (a batch's preparations are
+    not independent, so batches are the unit resampled)."""
     rng = np.random.default_rng(seed)
     unique, inverse = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(inverse == g) for g in range(len(unique))]
@@ -342,7 +341,14 @@ def bootstrap_interval(score: Callable[[np.ndarray], float], groups: np.ndarray,
     for _ in range(n_draws):
         drawn = rng.integers(len(unique), size=len(unique))
         values.append(score(np.concatenate([members[g] for g in drawn])))
-    values = np.asarray(values, dtype=float)
+    return np.asarray(values, dtype=float)
+
+
+def bootstrap_interval(score: Callable[[np.ndarray], float], groups: np.ndarray,
+                       n_draws: int = N_BOOTSTRAP, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ``score(rows)`` over batches drawn with replacement."""
+    values = bootstrap_draws(score, groups, n_draws, seed)
     if np.isfinite(values).sum() < n_draws // 2:
         return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
@@ -353,9 +359,11 @@ def bootstrap_interval(score: Callable[[np.ndarray], float], groups: np.ndarray,
 @dataclass
 class Selection:
     scores: list[CandidateScore]
-    chosen: CandidateScore  # the best XGBoost candidate (registered)
+    chosen: CandidateScore  # the XGBoost candidate registered
     best_overall: CandidateScore
     interval: tuple[float, float]
+    best_booster: CandidateScore  # the XGBoost candidate of the best mean
+    rule: str  # why the chosen one
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame({
@@ -383,8 +391,9 @@ def select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: str,
            classes: tuple[str, ...], prior: Prior | None, seed: int = 0,
            n_repeats: int = N_REPEATS,
            progress: Callable[[str, int, int], None] | None = None) -> Selection:
-    """Score every candidate on the same repeated grouped folds and choose the XGBoost
-    candidate with the best mean (the fallbacks are scored beside them)."""
+    """Score every candidate on the same repeated grouped folds and choose an XGBoost
+    candidate: the best mean, unless the unadapted reference is within one standard
+    error of it (the fallbacks are scored beside them)."""
     with quiet():
         return _select(x, y, groups, target, classes, prior, seed, n_repeats, progress)
 
@@ -401,12 +410,32 @@ def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: str,
             progress(f"{target}: candidates (repeated grouped CV)", done, len(made))
         scores.append(cross_validate_candidate(candidate, x, y, repeats, classes, metric))
     boosters = [s for s in scores if s.is_booster]
-    chosen = max(boosters, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf))
+    top = max(boosters, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf))
     best = max(scores, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf))
+    chosen, rule = top, f"{top.name}: the best mean"
+    reference = next((s for s in boosters if s.name == "reference"), None)
+    if reference is not None and top is not reference:
+        # One-standard-error rule (Breiman et al. 1984) towards the prior: adapt only when
+        # the best candidate leads the unadapted reference model by more than one
+        # bootstrap standard error of the paired difference on the same folds. On tens of
+        # preparations the best mean is often a lucky fold assignment.
+        def lead(rows: np.ndarray) -> float:
+            return float(np.nanmean([metric_of(a[rows], y[rows], classes, metric)
+                                     - metric_of(b[rows], y[rows], classes, metric)
+                                     for a, b in zip(top.oof, reference.oof, strict=True)]))
+
+        standard_error = float(np.nanstd(bootstrap_draws(lead, groups, seed=seed)))
+        if not top.mean - reference.mean > standard_error:
+            chosen = reference
+            rule = (f"reference: {top.name} leads it by {top.mean - reference.mean:+.3f}, "
+                    f"within one standard error ({standard_error:.3f})")
+        else:
+            rule = (f"{top.name}: leads the reference by {top.mean - reference.mean:+.3f}, "
+                    f"more than one standard error ({standard_error:.3f})")
     interval = bootstrap_interval(
         lambda rows: float(np.nanmean([metric_of(o[rows], y[rows], classes, metric)
                                        for o in chosen.oof])), groups, seed=seed)
-    return Selection(scores, chosen, best, interval)
+    return Selection(scores, chosen, best, interval, top, rule)
 
 
 def candidate_by_name(name: str, target: str, prior: Prior | None, seed: int = 0):

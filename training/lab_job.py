@@ -94,6 +94,7 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         for name, values in baseline_metrics.items():
             mlflow.log_metrics({f"baseline_{name}_cv_{k}": v for k, v in values.items()})
         mlflow.log_param("chosen_candidate", chosen.name)
+        mlflow.set_tag("exoqc.choice", selection.rule)
         fallback_note = ""
         if not selection.best_overall.is_booster:
             fallback_note = (f"the fallback {selection.best_overall.name} scored higher "
@@ -217,7 +218,7 @@ def _description(target: str, dataset: Dataset, n: int, n_batches: int, n_folds:
         "preparations.",
         "",
         f"**Chosen**: `{chosen.name}`, {_metric_name(metric)} **{chosen.mean:.3f}** "
-        f"(95 % batch-bootstrap interval {low:.3f}–{high:.3f}).",
+        f"(95 % batch-bootstrap interval {low:.3f}–{high:.3f}); why: {selection.rule}.",
         "",
         f"**Prior**: {prior_note}.",
         "",
