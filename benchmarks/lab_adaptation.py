@@ -193,6 +193,7 @@ def figure(rows: list, path: Path) -> None:
         ceil = part.loc[part["method"] == "ceiling", "score"].mean()
         ax.axhline(ceil, color="grey", linestyle="--", label="ceiling (own, large)")
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(sorted(part.loc[part["n"] > 0, "n"].unique()))
         ax.set_xticklabels([str(n) for n in ax.get_xticks()])
         ax.set_xlabel("labelled preparations of the lab (N)")
