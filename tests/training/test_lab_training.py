@@ -49,8 +49,11 @@ def edited(lab: Path, tmp_path: Path, n: int | None = None, **columns) -> Path:
 
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> str:
+    from exoqc import tracking
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking.configure()  # an earlier test may have pointed MLflow elsewhere
     return uri
 
 
