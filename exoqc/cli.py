@@ -81,6 +81,10 @@ def simulate(
         float, typer.Option("--nta-share", min=0.0, max=1.0,
                             help="Share of preparations with an NTA export (nta/); 0: none.")
     ] = 0.0,
+    lab: Annotated[str | None, typer.Option(
+        help="Another lab: reference, bm_msc, uc_msc, hek293 (docs/simulator.md).")] = None,
+    lab_seed: Annotated[int | None, typer.Option(
+        "--lab-seed", help="A random lab drawn from this seed (nobody tuned on it).")] = None,
     history: Annotated[
         str | None, typer.Option(help="Write a production history instead: one batch per "
                                  "prep, in date order, with this process change (in_control, "
@@ -91,8 +95,8 @@ def simulate(
                                  help="History: first changed batch (default: the middle).")
     ] = None,
 ) -> None:
-    """Write a simulated, labelled reference cohort (or a production history) as a prep
-    dataset folder."""
+    """Write a simulated, labelled cohort (the reference lab or another lab), or a production
+    history, as a prep dataset folder."""
     from exoqc.errors import ExoqcInputError
     from exoqc.simulate import simulate_cohort, summary_lines
 
@@ -101,7 +105,8 @@ def simulate(
 
         raise typer.Exit(run_simulate_history(out_dir, n_preps, seed, history, change_at))
     try:
-        root = simulate_cohort(out_dir, n_preps, seed, nta_share=nta_share)
+        root = simulate_cohort(out_dir, n_preps, seed, nta_share=nta_share, lab=lab,
+                               lab_seed=lab_seed)
     except ExoqcInputError as error:
         typer.echo(f"exoqc simulate: {error}", err=True)
         raise typer.Exit(1) from None
@@ -182,11 +187,13 @@ def train(
     target: Annotated[Target, typer.Option(help="Which model(s) to train.")] = Target.all,
     n_trials: Annotated[int, typer.Option("--n-trials", min=1, help="Optuna trials.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the split and the search.")] = 0,
+    prior: Annotated[bool, typer.Option(
+        "--prior/--no-prior", help="Small datasets: adapt the reference cohort's model.")] = True,
 ) -> None:
     """Train the purity and/or potency model, track it in MLflow and register it."""
     from exoqc.training.cli import run_train
 
-    raise typer.Exit(run_train(dataset_dir, target.value, n_trials, seed))
+    raise typer.Exit(run_train(dataset_dir, target.value, n_trials, seed, prior))
 
 
 @app.command()

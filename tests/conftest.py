@@ -51,7 +51,8 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         results = train(small_cohort, target="all",
-                        settings=TrainSettings(n_trials=2, n_folds=3, seed=0))
+                        settings=TrainSettings(n_trials=2, n_folds=3, seed=0,
+                                               validation="heldout"))
     return TrainedStore(uri=uri, cohort=small_cohort, results=results)
 
 

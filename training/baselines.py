@@ -307,6 +307,16 @@ def logistic_baseline() -> Pipeline:
     )
 
 
+def class_probabilities(estimator: BaseEstimator, X: pd.DataFrame,
+                        n_classes: int) -> np.ndarray:
+    """``predict_proba`` in the model's class order with one column per class, also when
+    the training labels lacked a class (scikit-learn then returns fewer columns)."""
+    proba = estimator.predict_proba(X)
+    full = np.zeros((len(X), n_classes))
+    full[:, np.asarray(estimator.classes_, dtype=int)] = proba
+    return full
+
+
 def baselines_for(target: str) -> dict[str, BaseEstimator]:
     """The baselines a ``target`` model is compared with, by name. Each takes the feature
     table and class positions (``fit``) and gives probabilities in class order."""

@@ -13,7 +13,8 @@ from exoqc.errors import ExoqcInputError
 from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
 
 
-def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int) -> int:
+def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
+              prior: bool = True) -> int:
     """Train and print the outcome; returns the exit code."""
     from exoqc.training.job import TrainSettings, reference_cohort, train
 
@@ -32,31 +33,45 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int) -
                     tasks[step] = bar.add_task(step, total=total)
                 bar.update(tasks[step], completed=done, total=total)
 
+            notes: list[str] = []
             results = train(dataset_dir, target=target,
-                            settings=TrainSettings(n_trials=n_trials, seed=seed),
-                            progress=progress)
+                            settings=TrainSettings(n_trials=n_trials, seed=seed, prior=prior),
+                            progress=progress, notes=notes)
     except (ExoqcInputError, ValueError) as error:
         console.print(f"exoqc train: {error}", style="red", markup=False, highlight=False,
                       soft_wrap=True)
         return 1
+    for note in notes:
+        console.print(f"note: {note}", highlight=False)
 
     table = Table(title=f"exoqc train — {dataset_dir}")
-    for column in ("model", "held-out", "best baseline", "margin", "version", "champion"):
+    for column in ("model", "validation", "score", "best baseline", "margin", "version",
+                   "champion"):
         table.add_column(column)
     for result in results.values():
         metric = "macro_f1" if result.target == "purity" else "roc_auc"
         best = max(result.baseline_metrics,
                    key=lambda n: result.baseline_metrics[n].get(metric, float("-inf")))
-        base = result.baseline_metrics[best][metric]
+        base = result.baseline_metrics[best].get(metric, float("nan"))
+        value = result.test_metrics.get(metric, float("nan"))
+        score = f"{metric} {value:.3f}"
+        if result.interval is not None:
+            score += f" [{result.interval[0]:.3f}, {result.interval[1]:.3f}]"
+        model = tracking.REGISTERED_MODELS[result.target]
         table.add_row(
-            tracking.REGISTERED_MODELS[result.target],
-            f"{metric} {result.test_metrics[metric]:.3f}",
+            model if result.chosen == "xgboost" else f"{model} ({result.chosen})",
+            result.validation,
+            score,
             f"{best} {base:.3f}",
-            f"{result.test_metrics[metric] - base:+.3f}",
+            f"{value - base:+.3f}",
             result.model_version,
             "promoted" if result.champion.promoted else "kept previous",
         )
     Console().print(table)
+    if any(r.interval is not None for r in results.values()):
+        Console().print("score: mean of the out-of-fold metric over the CV repeats [95 % "
+                        "batch-bootstrap interval]; baselines on the same folds",
+                        highlight=False)
     for result in results.values():
         verdict = "promoted" if result.champion.promoted else "kept previous"
         Console().print(f"{result.target}: {verdict} ({result.champion.reason}); run "

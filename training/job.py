@@ -75,6 +75,13 @@ class TrainSettings(BaseModel):
     shap_max_rows: int = Field(2000, ge=10, description="held-out rows explained globally")
     mask_rate: float = Field(0.15, ge=0, lt=1, description="chance that a training row's "
                              "measurement group (DLS, NTA, BCA, markers, qPCR) is masked")
+    validation: Literal["auto", "heldout", "repeated_cv"] = Field(
+        "auto", description="auto: repeated grouped CV (and the prior) below "
+        "training.adapt.SMALL_DATA_MAX labelled preparations, a held-out split from it on")
+    cv_repeats: int = Field(3, ge=1, description="repeats of the grouped CV of small data")
+    prior: bool = Field(True, description="small data: use the reference cohort as prior")
+    prior_cohort: Path | None = Field(None, description="the prior's cohort; default: the "
+                                      "reference cohort of `exoqc train` without a folder")
 
 
 @dataclass
@@ -88,6 +95,10 @@ class TrainResult:
     cv_metrics: dict[str, float] = field(default_factory=dict)
     readout_metrics: dict[str, float] = field(default_factory=dict)
     input_problems: list[input_report.Reported] = field(default_factory=list)
+    validation: str = "held-out"
+    interval: tuple[float, float] | None = None  # of the primary metric (small data)
+    chosen: str = "xgboost"
+    notes: list[str] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -99,22 +110,32 @@ def train(
     target: Literal["purity", "potency", "all"] = "all",
     settings: TrainSettings | None = None,
     progress: ProgressCallback | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, TrainResult]:
-    """Train, evaluate, explain, register. Returns one result per target trained."""
+    """Train, evaluate, explain, register. Returns one result per target trained.
+
+    Labels are checked before any work (``training.adapt.plan_target``): a target that
+    cannot be trained is skipped with its reason appended to ``notes`` (with what the user
+    should know about the labels of the others); when none can be, ``ValueError``.
+    """
     settings = settings or TrainSettings()
+    notes = notes if notes is not None else []
     if not isinstance(dataset, Dataset):
         # Every problem is reported at once, after the features (an unreadable DLS record
         # too), never one stage at a time: see the InputProblemsError below.
         dataset = load_dataset(dataset, errors="collect")
     targets = TARGETS if target == "all" else (target,)
     missing = [t for t in targets if not dataset.has_labels(LABEL_COLUMN[t])]
-    if missing:
+    if missing and len(missing) == len(targets):
         raise ValueError(
             f"{dataset.root / 'preps.csv'}: no {', '.join(LABEL_COLUMN[t] for t in missing)} "
             "labels: training needs the label column filled for the preparations to learn from"
         )
+    plans = _plan(dataset, targets, notes)
+    targets = tuple(t for t in targets if plans[t].trainable)
     for t in targets:  # seconds of checks before minutes of work
-        check_batches(dataset, LABEL_COLUMN[t], settings)
+        if _validation(settings, plans[t]) == "heldout":
+            check_batches(dataset, LABEL_COLUMN[t], settings)
     tracking.configure()
     progress = progress or _no_progress
     progress("features (DLS analysis)", 0, 1)
@@ -124,10 +145,12 @@ def train(
                                     input_report.general_warnings(dataset))
     if table.errors:
         raise input_report.InputProblemsError(dataset.root, problems)
-    results = {
-        t: _train_target(t, dataset, table.frame, settings, progress)
-        for t in targets
-    }
+    results = {}
+    for t in targets:
+        if _validation(settings, plans[t]) == "heldout":
+            results[t] = _train_target(t, dataset, table.frame, settings, progress)
+        else:
+            results[t] = _train_small(t, dataset, table.frame, settings, progress, plans[t])
     for result in results.values():
         input_report.log_problems(problems, result.run_id)
         result.input_problems = problems
@@ -147,6 +170,54 @@ def check_batches(dataset: Dataset, label: str, settings: TrainSettings) -> None
     except ValueError as error:
         raise ValueError(f"{dataset.root / 'preps.csv'}, column '{label}': {error} "
                          f"({groups.nunique()} batch(es) labelled in all)") from None
+
+
+def _plan(dataset: Dataset, targets: tuple[Target, ...], notes: list[str]) -> dict:
+    """Each target's label check; raises when no target can be trained."""
+    from exoqc.training.adapt import plan_target
+
+    groups = batch_groups(dataset.preps)
+    has_batch = not groups.str.startswith("prep:").all()
+    plans = {}
+    for t in targets:
+        column = LABEL_COLUMN[t]
+        labels = (dataset.preps[column] if column in dataset.preps
+                  else pd.Series(np.nan, index=dataset.preps.index, dtype=object))
+        plans[t] = plan_target(t, labels, groups, has_batch, LABEL_VALUES[column])
+        if not plans[t].trainable:
+            notes.append(f"{t}: not trained: {plans[t].refusal}")
+        notes.extend(f"{t}: {note}" for note in plans[t].notes)
+    if not any(p.trainable for p in plans.values()):
+        raise ValueError(f"{dataset.root / 'preps.csv'}: nothing can be trained: "
+                         + "; ".join(f"{t}: {p.refusal}" for t, p in plans.items()))
+    return plans
+
+
+def _validation(settings: TrainSettings, plan) -> str:
+    from exoqc.training.adapt import SMALL_DATA_MAX
+
+    if settings.validation != "auto":
+        return settings.validation
+    return "repeated_cv" if plan.n_labelled < SMALL_DATA_MAX else "heldout"
+
+
+def _train_small(target: Target, dataset: Dataset, features: pd.DataFrame,
+                 settings: TrainSettings, progress: ProgressCallback, plan) -> TrainResult:
+    """A lab's small dataset: candidates with and without the prior (training.lab_job)."""
+    from exoqc.training.lab_job import train_lab_target
+    from exoqc.training.prior import reference_prior
+
+    prior, note = None, "none (--no-prior)"
+    if settings.prior:
+        cohort = settings.prior_cohort or reference_cohort()
+        if Path(cohort).resolve() == Path(dataset.root).resolve():
+            note = "none: the training folder is the prior's own cohort"
+        else:
+            progress(f"{target}: prior (first time: reference features)", 0, 1)
+            prior = reference_prior(target, Path(cohort), list(features.columns),
+                                    settings.seed, settings.n_jobs)
+            note = prior.source
+    return train_lab_target(target, dataset, features, settings, progress, plan, prior, note)
 
 
 def _no_progress(step: str, done: int, total: int) -> None:
@@ -365,13 +436,14 @@ def _evaluate_baselines(target: str, split: _Split, classes: tuple[str, ...],
     results: dict[str, dict[str, float]] = {}
     for name, estimator in baselines.baselines_for(target).items():
         estimator.fit(x_train, y_train)
-        proba = estimator.predict_proba(x_test)
+        proba = baselines.class_probabilities(estimator, x_test, len(classes))
         metrics = evaluate.classification_metrics(proba, y_test, classes)
         results[name] = metrics
         mlflow.log_metrics({f"baseline_{name}_test_{k}": v for k, v in metrics.items()})
     metric = PRIMARY_METRIC[target]
     best_name = max(results, key=lambda n: results[n].get(metric, -np.inf))
-    margin = model_metrics[metric] - results[best_name][metric]
+    # A held-out split of one class has no ROC-AUC: the margin is then NaN, not a crash.
+    margin = model_metrics.get(metric, np.nan) - results[best_name].get(metric, np.nan)
     mlflow.log_metrics({f"test_{metric}_margin_over_best_baseline": margin,
                         "beats_all_baselines": float(margin > 0)})
     mlflow.set_tag("exoqc.best_baseline", best_name)

@@ -74,8 +74,12 @@ def _prepare_folder(out_dir: Path) -> None:
     (out_dir / DLS_DIR).mkdir(parents=True, exist_ok=True)
 
 
-def simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float = 0.0) -> Path:
+def simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float = 0.0,
+                    lab: object = None, lab_seed: int | None = None) -> Path:
     """Simulate ``n_preps`` labelled preparations and write them as a prep dataset folder.
+
+    ``lab`` (a name or an ``exoqc.simulate.labs.LabProfile``) or ``lab_seed`` (a random
+    lab) simulate another laboratory; neither: the reference lab.
 
     Writes ``preps.csv`` (with labels and readouts), ``markers.csv``, ``cargo.csv``, ``dls/``
     (Zetasizer wide exports and generic CSV correlograms) and ``simulation_truth.csv``.
@@ -84,6 +88,16 @@ def simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float = 0
     share of the preparations and the ``nta_file``/``nta_record`` columns; their randomness
     has its own stream, so every other file is the same as without them. Returns ``out_dir``.
     """
+    if lab is None and lab_seed is None:
+        return _simulate_cohort(out_dir, n_preps, seed, nta_share)
+    from exoqc.simulate.labs import LabProfile, applied, lab_profile
+
+    profile = lab if isinstance(lab, LabProfile) else lab_profile(lab, lab_seed)
+    with applied(profile):
+        return _simulate_cohort(out_dir, n_preps, seed, nta_share)
+
+
+def _simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float) -> Path:
     if n_preps < 1:
         raise ValueError(f"n_preps must be at least 1, got {n_preps}")
     if not 0.0 <= nta_share <= 1.0:

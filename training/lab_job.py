@@ -1,0 +1,238 @@
+"""``exoqc train`` on a lab's own small dataset (fewer than ``adapt.SMALL_DATA_MAX``
+labelled preparations): one MLflow run per target that
+
+1. scores every candidate (with and without the reference prior, and the fallbacks) by
+   repeated grouped cross-validation on the lab's preparations (whole batches validated
+   together), and records the candidates, their scores and the choice;
+2. reports the chosen model's metric as the mean over repeats with a batch-bootstrap
+   95 % interval;
+3. fits the chosen model on all the lab's preparations, explains it with SHAP on them, and
+   takes its applicability domain from them;
+4. registers it and moves ``champion`` only when it is better than the champion beyond
+   noise on the same preparations (paired batch bootstrap of the metric difference).
+"""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from exoqc import __version__, tracking
+from exoqc.dataset import LABEL_VALUES, Dataset
+from exoqc.features import catalog_frame
+from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.tracking import CHAMPION_ALIAS, store_lock
+from exoqc.training import adapt, evaluate
+from exoqc.training.job import (
+    LABEL_COLUMN,
+    ProgressCallback,
+    TrainResult,
+    TrainSettings,
+    _log_figure,
+    _log_global_shap,
+    _metric_name,
+)
+from exoqc.training.model import Calibration, ModelSpec
+from exoqc.training.registry import ChampionDecision, load_model, log_and_register
+from exoqc.training.split import batch_groups
+
+VALIDATION = "repeated grouped CV"
+
+
+def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
+                     settings: TrainSettings, progress: ProgressCallback,
+                     plan: adapt.LabelPlan, prior: adapt.Prior | None,
+                     prior_note: str) -> TrainResult:
+    """Train, choose, explain and register one target on a lab's small dataset."""
+    column = LABEL_COLUMN[target]
+    classes = LABEL_VALUES[column]
+    metric = adapt.PRIMARY_METRIC[target]
+    labelled = dataset.preps[column].dropna()
+    x = features.loc[labelled.index]
+    y = labelled.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
+    groups = batch_groups(dataset.preps.loc[labelled.index]).to_numpy()
+
+    experiment_id = tracking.experiment_id(tracking.EXPERIMENTS[target])
+    run_name = f"{target}-lab-{time.strftime('%Y%m%d-%H%M%S')}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.set_tags({"exoqc.target": target, "exoqc.version": __version__,
+                         "exoqc.dataset": str(dataset.root), "exoqc.validation": VALIDATION,
+                         "exoqc.prior": prior_note})
+        n_folds = adapt.n_folds_for(y, groups)
+        mlflow.log_params({
+            "target": target, "validation": VALIDATION, "n_labelled": len(y),
+            "n_batches": len(np.unique(groups)), "cv_repeats": settings.cv_repeats,
+            "n_folds": n_folds, "seed": settings.seed, "prior": prior_note[:480],
+            "n_features": x.shape[1],
+        })
+        if plan.notes:
+            mlflow.set_tag("exoqc.label_notes", " | ".join(plan.notes)[:4900])
+        mlflow.log_text(catalog_frame().to_csv(index=False), "feature_catalog.csv")
+        frame = x.copy()
+        frame[column] = labelled.to_numpy()
+        frame["batch"] = groups
+        tracking.log_table_input(frame.reset_index(), dataset.root,
+                                 f"{dataset.root.name}-training", "training", targets=column)
+
+        selection = adapt.select(x, y, groups, target, classes, prior, settings.seed,
+                                 settings.cv_repeats, progress)
+        table = selection.table()
+        mlflow.log_text(table.to_csv(index=False), "candidates.csv")
+        for score in selection.scores:
+            mlflow.log_metric(f"candidate_{score.name}_cv_{metric}", score.mean)
+        chosen = selection.chosen
+        low, high = selection.interval
+        cv_metrics = _mean_metrics(chosen.oof, y, classes)
+        mlflow.log_metrics({f"cv_{k}": v for k, v in cv_metrics.items()})
+        mlflow.log_metrics({f"cv_{metric}_ci_low": low, f"cv_{metric}_ci_high": high})
+        baseline_metrics = {s.name: _mean_metrics(s.oof, y, classes)
+                            for s in selection.scores if not s.is_booster}
+        for name, values in baseline_metrics.items():
+            mlflow.log_metrics({f"baseline_{name}_cv_{k}": v for k, v in values.items()})
+        mlflow.log_param("chosen_candidate", chosen.name)
+        mlflow.set_tag("exoqc.choice", selection.rule)
+        fallback_note = ""
+        if not selection.best_overall.is_booster:
+            fallback_note = (f"the fallback {selection.best_overall.name} scored higher "
+                             f"({selection.best_overall.mean:.3f}) than every XGBoost "
+                             "candidate; exoqc registers XGBoost models only, so "
+                             f"{chosen.name} is registered and compared with the champion")
+            mlflow.set_tag("exoqc.fallback_better", fallback_note)
+        _log_figure(evaluate.confusion_figure(
+            y, chosen.oof_mean.argmax(axis=1), classes,
+            f"{target.capitalize()} ({chosen.name}): out-of-fold predictions\n"
+            f"{len(y)} preparations, {settings.cv_repeats} repeats"), "confusion_matrix.png")
+
+        progress(f"{target}: final model on all {len(y)} preparations", 0, 1)
+        candidate = adapt.candidate_by_name(chosen.name, target, prior, settings.seed)
+        booster = candidate.final_booster(x, y)
+        spec = ModelSpec(target=target, classes=classes, feature_names=tuple(x.columns),
+                         calibration=Calibration(),
+                         domain=ApplicabilityDomain().fit(
+                             _domain_rows(x, candidate, prior),
+                             booster.get_score(importance_type="total_gain")).to_dict(),
+                         exoqc_version=__version__)
+        progress(f"{target}: SHAP", 0, 1)
+        _log_global_shap(booster, x, classes, target, settings)
+
+        progress(f"{target}: registering", 0, 1)
+        registered = tracking.REGISTERED_MODELS[target]
+        version = log_and_register(spec, booster, None, x.head(5), registered)
+        mlflow.set_tag("exoqc.validation", VALIDATION)
+        decision = _decide_paired(registered, version, chosen, x, y, groups, classes,
+                                  metric, settings.seed)
+        mlflow.log_metric("champion_promoted", float(decision.promoted))
+        test_metrics = {**cv_metrics, f"{metric}_ci_low": low, f"{metric}_ci_high": high}
+        description = _description(target, dataset, len(y), len(np.unique(groups)), n_folds,
+                                   settings, selection, metric, prior_note, plan,
+                                   fallback_note, version, decision, registered)
+        mlflow.set_tags({"exoqc.model_version": version,
+                         "exoqc.champion_decision": decision.reason,
+                         "mlflow.note.content": description})
+        client = mlflow.MlflowClient()
+        client.set_model_version_tag(registered, version, "exoqc.validation", VALIDATION)
+        client.update_model_version(registered, version, description=description)
+        return TrainResult(target, run.info.run_id, version, decision, test_metrics,
+                           baseline_metrics, cv_metrics, validation=VALIDATION,
+                           interval=(low, high), chosen=chosen.name, notes=list(plan.notes))
+
+
+def _domain_rows(x: pd.DataFrame, candidate, prior: adapt.Prior | None) -> pd.DataFrame:
+    """The preparations the applicability domain is fitted on: the lab's, and for a model
+    that carries the prior also the prior's (it has learned from them, so a lab
+    preparation like them is no extrapolation). Twenty preparations span too narrow a
+    range on their own: with them alone almost every new batch would be flagged."""
+    if prior is None or getattr(candidate, "mode", "lab_only") == "lab_only":
+        return x
+    return pd.concat([prior.features, x])
+
+
+def _mean_metrics(oofs: list[np.ndarray], y: np.ndarray,
+                  classes: tuple[str, ...]) -> dict[str, float]:
+    """Each metric of the out-of-fold predictions, averaged over the repeats."""
+    with adapt.quiet():
+        per_repeat = [evaluate.classification_metrics(o, y, classes) for o in oofs]
+    keys = set.intersection(*(set(m) for m in per_repeat))
+    out = {k: float(np.mean([m[k] for m in per_repeat])) for k in sorted(keys)}
+    out["macro_f1"] = float(np.mean([adapt.metric_of(o, y, classes, "macro_f1")
+                                     for o in oofs]))
+    return out
+
+
+def _decide_paired(registered: str, version: str, chosen: adapt.CandidateScore,
+                   x: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
+                   classes: tuple[str, ...], metric: str, seed: int) -> ChampionDecision:
+    """Promote when there is no usable champion, or when the new model's out-of-fold
+    metric minus the champion's on the same preparations has a 95 % batch-bootstrap
+    interval above zero. A champion trained on these preparations is judged in-sample,
+    which favours it: the rule errs towards keeping it."""
+    client = mlflow.MlflowClient()
+    new_score = adapt.metric_of(chosen.oof_mean, y, classes, metric)
+    with store_lock():
+        try:
+            current = client.get_model_version_by_alias(registered, CHAMPION_ALIAS)
+        except MlflowException:
+            current = None
+        if current is None:
+            promoted, previous, reason = True, None, "no champion yet"
+        else:
+            try:
+                champion = load_model(f"models:/{registered}/{current.version}").predictor
+                old = champion.predict_proba(x)
+            except (ValueError, RuntimeError, MlflowException) as exc:
+                promoted, previous = True, None
+                reason = f"champion version {current.version} could not be evaluated ({exc})"
+            else:
+                previous = adapt.metric_of(old, y, classes, metric)
+                diff, (low, high) = adapt.paired_difference(chosen.oof_mean, old, y, groups,
+                                                            classes, metric, seed)
+                promoted = bool(np.isfinite(low) and low > 0)
+                verdict = ("better beyond noise than" if promoted
+                           else "not better beyond noise than")
+                reason = (f"{metric} {new_score:.3f} (out-of-fold) vs {previous:.3f} of "
+                          f"champion version {current.version} on the same {len(y)} "
+                          f"preparations: difference {diff:+.3f}, 95 % interval "
+                          f"[{low:+.3f}, {high:+.3f}]: {verdict} the champion")
+        if promoted:
+            client.set_registered_model_alias(registered, CHAMPION_ALIAS, version)
+    return ChampionDecision(promoted, None if current is None else str(current.version),
+                            previous, new_score, reason)
+
+
+def _description(target: str, dataset: Dataset, n: int, n_batches: int, n_folds: int,
+                 settings: TrainSettings, selection: adapt.Selection, metric: str,
+                 prior_note: str, plan: adapt.LabelPlan, fallback_note: str, version: str,
+                 decision: ChampionDecision, registered: str) -> str:
+    low, high = selection.interval
+    chosen = selection.chosen
+    lines = [
+        f"**{target.capitalize()} model of a lab's own data** (`exoqc train`), "
+        f"`{dataset.root}`: {n} labelled preparations from {n_batches} batches.",
+        "",
+        f"**Validation**: {settings.cv_repeats} × {n_folds}-fold cross-validation by batch "
+        f"(whole batches validated together); the final model is fitted on all {n} "
+        "preparations.",
+        "",
+        f"**Chosen**: `{chosen.name}`, {_metric_name(metric)} **{chosen.mean:.3f}** "
+        f"(95 % batch-bootstrap interval {low:.3f}–{high:.3f}); why: {selection.rule}.",
+        "",
+        f"**Prior**: {prior_note}.",
+        "",
+        f"| candidate | {_metric_name(metric)} mean | min–max over repeats |",
+        "|---|---|---|",
+        *(f"| {s.name}{' (fallback)' if not s.is_booster else ''}"
+          f"{' **chosen**' if s is chosen else ''} | {s.mean:.3f} | "
+          f"{np.nanmin(s.per_repeat):.3f}–{np.nanmax(s.per_repeat):.3f} |"
+          for s in selection.scores),
+    ]
+    if fallback_note:
+        lines += ["", f"Note: {fallback_note}."]
+    if plan.notes:
+        lines += ["", "**Labels**: " + "; ".join(plan.notes) + "."]
+    lines += ["", f"Registered as {registered} version {version}. **Champion**: "
+              f"{'promoted' if decision.promoted else 'not promoted'} — {decision.reason}."]
+    return "\n".join(lines)
