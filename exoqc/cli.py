@@ -67,6 +67,12 @@ class Target(StrEnum):
     all = "all"
 
 
+class Validation(StrEnum):
+    auto = "auto"
+    heldout = "heldout"
+    repeated_cv = "repeated_cv"
+
+
 class Engine(StrEnum):
     local = "local"
     spark = "spark"
@@ -189,11 +195,15 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the split and the search.")] = 0,
     prior: Annotated[bool, typer.Option(
         "--prior/--no-prior", help="Small datasets: adapt the reference cohort's model.")] = True,
+    validation: Annotated[Validation, typer.Option(
+        help="auto: repeated grouped CV below 1,000 labelled preparations, a held-out split "
+        "by batch from there on; or force one.")] = Validation.auto,
 ) -> None:
     """Train the purity and/or potency model, track it in MLflow and register it."""
     from exoqc.training.cli import run_train
 
-    raise typer.Exit(run_train(dataset_dir, target.value, n_trials, seed, prior))
+    raise typer.Exit(run_train(dataset_dir, target.value, n_trials, seed, prior,
+                               validation.value))
 
 
 @app.command()

@@ -69,7 +69,8 @@ def quality_store(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         results = train(cohort, target="all",
-                        settings=TrainSettings(n_trials=2, n_folds=3, seed=0))
+                        settings=TrainSettings(n_trials=2, n_folds=3, seed=0,
+                                               validation="heldout"))
     return TrainedStore(uri=uri, cohort=cohort, results=results)
 
 

@@ -14,7 +14,7 @@ from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
 
 
 def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
-              prior: bool = True) -> int:
+              prior: bool = True, validation: str = "auto") -> int:
     """Train and print the outcome; returns the exit code."""
     from exoqc.training.job import TrainSettings, reference_cohort, train
 
@@ -35,7 +35,8 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
 
             notes: list[str] = []
             results = train(dataset_dir, target=target,
-                            settings=TrainSettings(n_trials=n_trials, seed=seed, prior=prior),
+                            settings=TrainSettings(n_trials=n_trials, seed=seed, prior=prior,
+                                                   validation=validation),
                             progress=progress, notes=notes)
     except (ExoqcInputError, ValueError) as error:
         console.print(f"exoqc train: {error}", style="red", markup=False, highlight=False,

@@ -64,9 +64,9 @@ def test_two_trainings_and_a_scoring_at_once_on_a_new_store_lose_nothing(
     scores = tmp_path / "scores.csv"
     commands = [
         [*EXOQC, "train", str(small_cohort), "--target", "purity", "--n-trials", "1",
-         "--seed", "1"],
+         "--seed", "1", "--validation", "heldout"],
         [*EXOQC, "train", str(small_cohort), "--target", "purity", "--n-trials", "1",
-         "--seed", "2"],
+         "--seed", "2", "--validation", "heldout"],
         [*EXOQC, "score", str(small_cohort), "-o", str(scores),
          "--purity-model", str(model_folders["purity"]),
          "--potency-model", str(model_folders["potency"])],

@@ -36,7 +36,8 @@ def test_exoqc_trains_registers_and_scores_through_a_postgres_backed_server(
     assert tracking.configure() == server.url
 
     trained = train(small_cohort, target="all",
-                    settings=TrainSettings(n_trials=1, n_folds=2, seed=0, n_jobs=1))
+                    settings=TrainSettings(n_trials=1, n_folds=2, seed=0, n_jobs=1,
+                                           validation="heldout"))
     batch = simulate_cohort(tmp_path / "new-batch", 12, seed=5)
     scored = score(batch, tmp_path / "scores.csv", ScoreSettings(max_figures=2, n_jobs=1))
 

@@ -119,7 +119,8 @@ def test_training_compares_with_the_real_champion_on_its_new_held_out_split(regi
     dataset, features, labels = cohort_data
     seed = 1  # the session's model was trained with seed 0: another held-out split
     results = train(dataset, target="purity",
-                    settings=TrainSettings(n_trials=1, n_folds=3, seed=seed, n_jobs=1))
+                    settings=TrainSettings(n_trials=1, n_folds=3, seed=seed, n_jobs=1,
+                                           validation="heldout"))
     decision = results["purity"].champion
     assert results["purity"].model_version == "3"
     assert decision.previous_version == "1"

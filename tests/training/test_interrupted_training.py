@@ -77,7 +77,8 @@ def test_training_killed_midway_leaves_no_version_without_its_files(
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
 
     run_and_die([sys.executable, "-c", DIE_WHILE_STORING_THE_MODEL, "train", str(small_cohort),
-                 "--target", "purity", "--n-trials", "1"], env, tmp_path)
+                 "--target", "purity", "--n-trials", "1", "--validation", "heldout"], env,
+                tmp_path)
     tracking.configure()
     client = MlflowClient()
     assert versions(client) == []  # half-stored files were never registered
@@ -88,7 +89,8 @@ def test_training_killed_midway_leaves_no_version_without_its_files(
 
     # The next training is not blocked by the dead process' lock and works as usual.
     [result] = train(small_cohort, target="purity",
-                     settings=TrainSettings(n_trials=1, n_folds=2, seed=3)).values()
+                     settings=TrainSettings(n_trials=1, n_folds=2, seed=3,
+                                                    validation="heldout")).values()
     assert result.model_version == "1" and result.champion.promoted
     assert versions(client) == [1]
     every_version_loads_verified(client)

@@ -61,7 +61,7 @@ def label_coded(small_cohort, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         return train(folder, target="all", settings=TrainSettings(n_trials=1, n_folds=3,
-                                                                  seed=3))
+                                                                  seed=3, validation="heldout"))
 
 
 def test_a_feature_that_is_the_label_is_learned_perfectly(label_coded):

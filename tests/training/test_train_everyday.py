@@ -38,7 +38,7 @@ def _labelled(root: Path, n_batches: int, per_batch: int = 2) -> Path:
 
 def test_too_few_batches_is_refused_at_once_saying_what_to_do(tmp_path, store):
     root = _labelled(tmp_path / "ds", n_batches=5, per_batch=4)
-    result = runner.invoke(app, ["train", str(root)])
+    result = runner.invoke(app, ["train", str(root), "--validation", "heldout"])
     assert result.exit_code == 1
     assert "batch(es) left for training once whole batches are held out" in result.stderr
     assert "label preparations of more batches (column 'batch')" in result.stderr
@@ -50,7 +50,7 @@ def test_too_few_batches_is_refused_at_once_saying_what_to_do(tmp_path, store):
 def test_markers_csv_that_is_a_folder_is_a_message_not_a_traceback(tmp_path, store):
     root = _labelled(tmp_path / "ds", n_batches=8)
     (root / "markers.csv").mkdir()
-    result = runner.invoke(app, ["train", str(root)])
+    result = runner.invoke(app, ["train", str(root), "--validation", "heldout"])
     assert result.exit_code == 1
     assert "markers.csv: is a folder: expected a file" in result.stderr
     assert "Traceback" not in result.output and not isinstance(result.exception, OSError)
@@ -80,7 +80,7 @@ def test_every_input_error_is_listed_in_one_run_before_the_search(lab_cohort, tm
     other = preps.index[(preps["dls_file"] != "") & (preps["prep_id"] != cargo.at[0, "prep_id"])]
     preps.loc[other[0], "dls_record"] = "no such sample"  # found only by the DLS analysis
     preps.to_csv(root / "preps.csv", index=False)
-    result = runner.invoke(app, ["train", str(root)])
+    result = runner.invoke(app, ["train", str(root), "--validation", "heldout"])
     assert result.exit_code == 1
     assert "delta_ct '7..5' is not a number" in result.stderr
     assert "no such sample" in result.stderr
@@ -91,7 +91,7 @@ def test_every_input_error_is_listed_in_one_run_before_the_search(lab_cohort, tm
 
 def test_a_successful_train_shows_the_warnings_and_logs_all_of_them(lab_cohort, store):
     result = runner.invoke(app, ["train", str(lab_cohort), "--target", "purity",
-                                 "--n-trials", "1"])
+                                 "--n-trials", "1", "--validation", "heldout"])
     assert result.exit_code == 0, result.output
     n_cd63 = int((pd.read_csv(lab_cohort / "markers.csv")["marker"] == "CD63 (WB)").sum())
     assert f"warning ×{n_cd63}: markers.csv, column 'marker': marker 'CD63 (WB)'" in (
