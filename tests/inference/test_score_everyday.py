@@ -27,9 +27,10 @@ def lab_batch(small_cohort: Path, tmp_path_factory) -> Path:
     root.mkdir()
     preps = pd.read_csv(small_cohort / "preps.csv", dtype=str, keep_default_na=False)
     measured = preps[preps["dls_file"] != ""].head(6)
-    (root / "dls").mkdir()
-    for name in measured["dls_file"]:
-        shutil.copy(small_cohort / name, root / name)
+    for column in ("dls_file", "nta_file"):  # the small cohort has NTA exports for half
+        for name in measured[column][measured[column] != ""]:
+            (root / name).parent.mkdir(exist_ok=True)
+            shutil.copy(small_cohort / name, root / name)
     extra = pd.DataFrame({"prep_id": ["NOTHING", "CARGO-ONLY", measured["prep_id"].iloc[0]]})
     pd.concat([measured, extra]).fillna("").to_csv(root / "preps.csv", index=False)
     markers = pd.read_csv(small_cohort / "markers.csv", dtype=str, keep_default_na=False)
