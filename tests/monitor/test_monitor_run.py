@@ -48,7 +48,7 @@ def test_a_serum_lot_change_is_alarmed_within_the_stated_delay(shifted):
     alarmed = sorted(position[p] + 1 for p in shifted.alarms["prep_id"])  # batch numbers
     after = [b for b in alarmed if b >= CHANGE_AT]
     assert after, "no alarm after the change"
-    assert after[0] - CHANGE_AT <= STATED_DELAY
+    assert after[0] - CHANGE_AT <= STATED_DELAY, after[0] - CHANGE_AT
     first = shifted.alarms[shifted.alarms["prep_id"] == shifted.history["prep_id"].iloc[
         after[0] - 1]].iloc[0]
     assert first["label"] and first["rule_text"]
