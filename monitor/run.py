@@ -84,7 +84,8 @@ class MonitorSettings(BaseModel):
     since: dt.date | None = None
     rules: tuple[str, ...] = DEFAULT_RULES
     drift_window: int = Field(20, ge=5)
-    family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes")
+    family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes "
+                                  "and their point-wise tests")
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     log_to_mlflow: bool = True
     certificates: bool = True

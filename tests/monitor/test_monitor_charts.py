@@ -104,3 +104,14 @@ def test_limits_for_estimated_parameters_keep_the_stated_tail_with_a_30_batch_ba
     predicted = _false_alarm_share(True, 3.0, rule)
     assert plug_in > 0.0045
     assert 0.0015 < predicted < 0.0040
+
+
+def test_family_limits_share_one_charts_tail_over_every_attribute_and_test():
+    from scipy import stats
+
+    from exoqc.monitor.run import family_limits
+
+    assert family_limits(1, 1) == (3.0, 2.86)  # one chart, one test: the textbook chart
+    n_sigma, ewma_l = family_limits(8, 2)
+    assert ewma_l == n_sigma
+    assert 16 * 2 * stats.norm.sf(n_sigma) == pytest.approx(0.0027)
