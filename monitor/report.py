@@ -101,7 +101,7 @@ def chart_figure(result, name: str) -> Figure:
         top.plot(x[hits], chart.values[hits], "o", ms=6, mfc="none", mec="#c62828", mew=1.5,
                  label="alarm")
     cpk = f", Cpk {chart.cpk:.2f}" if np.isfinite(chart.cpk) else ""
-    top.set_title(f"{attribute.label}{unit}: individuals chart, ±{c.n_sigma:.2f}σ from "
+    top.set_title(f"{attribute.label}{unit}: individuals chart, ±{c.limit_sigma_:.2f}σ from "
                   f"{c.n_baseline_} baseline batches{cpk}", fontsize=10)
     top.legend(loc="upper left", fontsize=7, ncols=6)
     points = c.points(chart.values)
@@ -109,7 +109,7 @@ def chart_figure(result, name: str) -> Figure:
     bottom.plot(x[measured], points.ewma_upper[measured], "--", lw=0.8, color="#c62828")
     bottom.plot(x[measured], points.ewma_lower[measured], "--", lw=0.8, color="#c62828")
     bottom.axhline(c.center_, color="#1a7f37", lw=1)
-    bottom.set_title(f"EWMA (λ = {c.ewma_lambda:g}, L = {c.ewma_l:.2f})", fontsize=9)
+    bottom.set_title(f"EWMA (λ = {c.ewma_lambda:g}, L = {c.ewma_limit_:.2f})", fontsize=9)
     bottom.set_xlabel("batch, in production order")
     fig.tight_layout()
     return fig

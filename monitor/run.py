@@ -36,6 +36,7 @@ from exoqc.spec import Spec
 MAX_NAMED_BATCHES = 5
 PROBABILITY_CLIP = 1e-4
 SINGLE_CHART_ALPHA = 0.0027  # two-sided tail beyond 3σ of a normal distribution
+TAIL_RULES = ("beyond_3sigma", "ewma")  # point-wise tests whose tail Bonferroni splits
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class MonitorSettings(BaseModel):
     since: dt.date | None = None
     rules: tuple[str, ...] = DEFAULT_RULES
     drift_window: int = Field(20, ge=5)
-    family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes")
+    family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes "
+                                  "and their point-wise tests")
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     log_to_mlflow: bool = True
     certificates: bool = True
@@ -256,7 +258,8 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
     present = attributes_present(features)
     n_sigma, ewma_l = family_limits(
         sum(a.name in values and values[a.name].notna().any() for a in present)
-        if settings.family_adjusted else 1)
+        if settings.family_adjusted else 1,
+        sum(r in TAIL_RULES for r in settings.rules) if settings.family_adjusted else 1)
     for attribute in present:
         column = values.get(attribute.name, None)
         series = (np.full(len(history), np.nan) if column is None
@@ -277,7 +280,8 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
                            f"({named}{more})")
             missing.append(f"{attribute.label}: {result.note}")
         try:
-            chart = ControlChart(n_sigma=n_sigma, ewma_l=ewma_l).fit(series[baseline])
+            chart = ControlChart(n_sigma=n_sigma, ewma_l=ewma_l,
+                                 estimated=True).fit(series[baseline])
         except ValueError as error:
             result.note = f"not charted: {error}"
             missing.append(f"{attribute.label}: {result.note}")
@@ -336,16 +340,22 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
     return result
 
 
-def family_limits(n_charts: int) -> tuple[float, float]:
-    """Individuals-limit width and EWMA L for ``n_charts`` charts watched together.
+def family_limits(n_charts: int, n_tail_rules: int = 1) -> tuple[float, float]:
+    """Individuals-limit width and EWMA L (known-parameter scale) for ``n_charts`` charts
+    watched together with ``n_tail_rules`` of the point-wise tests in :data:`TAIL_RULES`.
 
-    Bonferroni (Alt 1985): each chart's 3σ tail probability 0.27 % is divided by the number
-    of charts, so that an in-control batch alarms on some chart about as often as on one
-    3σ chart (ARL0 ≈ 370 for normal data). The EWMA L is widened by the same factor, an
-    approximation (its exact ARL needs the Lucas–Saccucci tables).
+    Bonferroni (Alt 1985): the tail probability of one 3σ chart, 0.27 %, is divided over
+    every (chart, test) pair, so that an in-control batch alarms on *some* chart with
+    probability at most 0.27 % — ARL0 ≥ 370 batches, the target of a single 3σ chart —
+    for normal data. The EWMA point gets the same per-point tail as the individuals point
+    (L = the same width); the charts then widen both for the baseline's estimation error
+    (``ControlChart(estimated=True)``). With one chart and one test: 3σ and L = 2.86.
     """
-    n_sigma = float(stats.norm.isf(SINGLE_CHART_ALPHA / 2 / max(n_charts, 1)))
-    return n_sigma, EWMA_L * n_sigma / 3.0
+    tests = max(n_charts, 1) * max(n_tail_rules, 1)
+    if tests == 1:
+        return 3.0, EWMA_L
+    n_sigma = float(stats.norm.isf(SINGLE_CHART_ALPHA / 2 / tests))
+    return n_sigma, n_sigma
 
 
 def _reasons_for(reasons: object, model: str) -> str:

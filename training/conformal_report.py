@@ -32,14 +32,7 @@ def log_conformal(conformal: ConformalCalibration, oof_proba: np.ndarray,
                   test_proba: np.ndarray, test_labels: np.ndarray,
                   classes: tuple[str, ...], target: str) -> dict[str, float]:
     """Log the calibration and its coverage in the active run; returns the metrics."""
-    mlflow.log_params({"conformal_method": conformal.method,
-                       "conformal_alpha": conformal.alpha,
-                       **{f"conformal_n_calibration_{c}": n
-                          for c, n in zip(classes, conformal.n_per_class, strict=True)}})
-    rows = [{"class": c, "hinge_score": s}
-            for c, scores in zip(classes, conformal.scores, strict=True) for s in scores]
-    mlflow.log_text(pd.DataFrame(rows, columns=["class", "hinge_score"]).to_csv(index=False),
-                    "conformal/calibration_scores.csv")
+    log_calibration(conformal, classes)
     metrics: dict[str, float] = {}
     table = []
     for alpha in ALPHAS:
@@ -59,6 +52,18 @@ def log_conformal(conformal: ConformalCalibration, oof_proba: np.ndarray,
     mlflow.log_figure(fig, "conformal_coverage.png", save_kwargs=PNG_SAVE_KWARGS)
     plt.close(fig)
     return metrics
+
+
+def log_calibration(conformal: ConformalCalibration, classes: tuple[str, ...]) -> None:
+    """The method, α, the number of calibration preparations per class and their scores."""
+    mlflow.log_params({"conformal_method": conformal.method,
+                       "conformal_alpha": conformal.alpha,
+                       **{f"conformal_n_calibration_{c}": n
+                          for c, n in zip(classes, conformal.n_per_class, strict=True)}})
+    rows = [{"class": c, "hinge_score": s}
+            for c, scores in zip(classes, conformal.scores, strict=True) for s in scores]
+    mlflow.log_text(pd.DataFrame(rows, columns=["class", "hinge_score"]).to_csv(index=False),
+                    "conformal/calibration_scores.csv")
 
 
 def coverage_figure(table: list[tuple[float, np.ndarray, np.ndarray]],

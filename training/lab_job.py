@@ -27,6 +27,8 @@ from exoqc.features import catalog_frame
 from exoqc.inference.domain import ApplicabilityDomain
 from exoqc.tracking import CHAMPION_ALIAS, store_lock
 from exoqc.training import adapt, evaluate
+from exoqc.training.conformal import fit_conformal
+from exoqc.training.conformal_report import log_calibration
 from exoqc.training.job import (
     LABEL_COLUMN,
     ProgressCallback,
@@ -110,12 +112,17 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         progress(f"{target}: final model on all {len(y)} preparations", 0, 1)
         candidate = adapt.candidate_by_name(chosen.name, target, prior, settings.seed)
         booster = candidate.final_booster(x, y)
+        # Conformal sets (training.conformal) from the first repeat's out-of-fold
+        # probabilities: each preparation scored once, by a fold model that never saw its
+        # batch, so a lab of 50 preparations still gets valid, if larger, sets.
+        conformal = fit_conformal(chosen.oof[0], y)
+        log_calibration(conformal, classes)
         spec = ModelSpec(target=target, classes=classes, feature_names=tuple(x.columns),
                          calibration=Calibration(),
                          domain=ApplicabilityDomain().fit(
                              _domain_rows(x, candidate, prior),
                              booster.get_score(importance_type="total_gain")).to_dict(),
-                         exoqc_version=__version__)
+                         conformal=conformal.to_dict(), exoqc_version=__version__)
         progress(f"{target}: SHAP", 0, 1)
         _log_global_shap(booster, x, classes, target, settings)
 

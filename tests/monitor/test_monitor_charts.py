@@ -80,3 +80,38 @@ def test_unknown_rule_and_short_baseline_are_refused():
     with pytest.raises(ValueError, match="at least 2"):
         ControlChart().fit(np.array([1.0, np.nan]))
     assert "beyond_3sigma" in RULES
+
+
+def _false_alarm_share(estimated: bool, n_sigma: float, rule: str) -> float:
+    """Share of in-control points alarmed over 3,000 normal histories, each with its own
+    30-batch baseline (a QC team's situation: limits from few batches)."""
+    rng = np.random.default_rng(5)
+    hits = points = 0
+    for _ in range(3000):
+        x = rng.standard_normal(50)
+        chart = ControlChart(n_sigma=n_sigma, ewma_l=n_sigma, estimated=estimated).fit(x[:30])
+        hits += len(chart.violations(x[30:], (rule,)))
+        points += 20
+    return hits / points
+
+
+@pytest.mark.parametrize("rule", ["beyond_3sigma", "ewma"])
+def test_limits_for_estimated_parameters_keep_the_stated_tail_with_a_30_batch_baseline(rule):
+    # Tail 0.27 % per point (3σ). Plugging the 30-batch estimates into the known-σ limits
+    # alarms several times as often; the prediction limits keep the rate near 0.27 %
+    # (binomial sd of the share over 60,000 points: 0.02 %; EWMA points are correlated).
+    plug_in = _false_alarm_share(False, 3.0, rule)
+    predicted = _false_alarm_share(True, 3.0, rule)
+    assert plug_in > 0.0045
+    assert 0.0015 < predicted < 0.0040
+
+
+def test_family_limits_share_one_charts_tail_over_every_attribute_and_test():
+    from scipy import stats
+
+    from exoqc.monitor.run import family_limits
+
+    assert family_limits(1, 1) == (3.0, 2.86)  # one chart, one test: the textbook chart
+    n_sigma, ewma_l = family_limits(8, 2)
+    assert ewma_l == n_sigma
+    assert 16 * 2 * stats.norm.sf(n_sigma) == pytest.approx(0.0027)

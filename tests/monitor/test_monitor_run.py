@@ -1,9 +1,10 @@
 """exoqc monitor end to end on simulated production histories, with the session's models.
 
 Stated delay: a new, lipoprotein-rich serum lot from batch 36 (seed 31) is alarmed
-within 5 batches. The in-control history of seed 42 (30 baseline + 12 monitored batches)
-raises no alarm; in-control histories do alarm at other seeds at the rate
-docs/monitor.md reports.
+within 13 batches (it was 5 with plug-in limits; the prediction limits for a 30-batch
+baseline, docs/monitor.md, are wider on purpose: they cut the false alarms). The
+in-control history of seed 42 (30 baseline + 12 monitored batches) raises no alarm;
+in-control histories do alarm at other seeds at the rate docs/monitor.md reports.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from exoqc.simulate.history import simulate_history
 from exoqc.spec import load_spec
 
 CHANGE_AT = 36
-STATED_DELAY = 5
+STATED_DELAY = 13
 runner = CliRunner()
 
 
@@ -48,7 +49,7 @@ def test_a_serum_lot_change_is_alarmed_within_the_stated_delay(shifted):
     alarmed = sorted(position[p] + 1 for p in shifted.alarms["prep_id"])  # batch numbers
     after = [b for b in alarmed if b >= CHANGE_AT]
     assert after, "no alarm after the change"
-    assert after[0] - CHANGE_AT <= STATED_DELAY
+    assert after[0] - CHANGE_AT <= STATED_DELAY, after[0] - CHANGE_AT
     first = shifted.alarms[shifted.alarms["prep_id"] == shifted.history["prep_id"].iloc[
         after[0] - 1]].iloc[0]
     assert first["label"] and first["rule_text"]

@@ -20,6 +20,7 @@ from exoqc.dataset import load_dataset
 from exoqc.features import build_features
 from exoqc.inference.domain import ApplicabilityDomain
 from exoqc.simulate import simulate_cohort
+from exoqc.training.conformal import ConformalCalibration
 from exoqc.training.job import TrainSettings, train
 from exoqc.training.registry import load_model
 
@@ -108,6 +109,13 @@ def test_two_purity_classes_one_potency_class_and_no_batch_column(
     version = client.get_model_version("exoqc-purity", result.model_version)
     assert "Chosen" in version.description and "interval" in version.description
     assert result.champion.promoted and result.champion.reason == "no champion yet"
+    # Release decisions work for a small lab too: the model carries conformal scores of
+    # every labelled preparation, each once, by its true class (none for 'medium').
+    spec = load_model(f"models:/exoqc-purity/{result.model_version}").predictor.spec
+    labels = pd.read_csv(folder / "preps.csv")["purity_class"]
+    calibration = ConformalCalibration.from_dict(spec.conformal)
+    assert calibration.n_per_class == [int((labels == c).sum()) for c in spec.classes]
+    assert calibration.n_per_class[spec.classes.index("medium")] == 0
 
 
 def test_twenty_preps_each_its_own_batch_with_a_rare_class(lab40, small_cohort, tmp_path,
