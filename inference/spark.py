@@ -62,7 +62,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from exoqc.dataset import CARGO_FILE, MARKERS_FILE, PREPS_FILE, Dataset, load_dataset
+from exoqc.dataset import (
+    CARGO_FILE,
+    MARKERS_FILE,
+    PREPS_FILE,
+    Dataset,
+    duplicated_rows,
+    load_dataset,
+)
 from exoqc.errors import ExoqcInputError, Problem
 from exoqc.features import build_features, feature_names
 from exoqc.spec import Spec
@@ -161,13 +168,18 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
     """Resolve both models (an alias such as ``@champion`` to its version), verify them and
     register their folders with Spark.
 
+    Each must serve the target it is given for; a default model not registered is refused
+    (the local engine scores the other target alone).
+
     A registered model is verified against the checksum the registry holds for its spec;
     the copy shipped to the executors must hold the same spec, whose booster checksums
     the executors check again when they load it. The folders stay until this process
     exits: the executors of a lazily evaluated DataFrame fetch them when they run.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
+    from exoqc.inference.score import DEFAULT_MODELS, load_for_target
     from exoqc.training.model import ModelIntegrityError
     from exoqc.training.registry import load_model, verify_pyfunc_code
 
@@ -178,7 +190,15 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
     shipped = {}
     for target, uri in (("purity", settings.purity_model), ("potency", settings.potency_model)):
         with _quiet_mlflow():
-            verified = load_model(uri)
+            try:
+                verified = load_for_target(uri, target)
+            except MlflowException as error:
+                # The plan predicts with both models; the local engine scores one alone.
+                if uri != DEFAULT_MODELS[target] or error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                raise ExoqcInputError(uri, f"no {target} model is registered: the Spark "
+                                      "engine scores both targets (train one, or score "
+                                      "with the local engine)") from None
             if Path(uri).is_dir():
                 source = Path(uri)
             else:
@@ -471,7 +491,8 @@ def score_spark(
 ) -> DataFrame:
     """Score preparation records held in Spark tables; returns a lazy Spark DataFrame.
 
-    One row per input preparation in ``preps`` order, the columns of the scores file
+    One row per ``preps`` record in ``preps`` order (a record whose prep_id an earlier one
+    used is an error row, as in the local engine), the columns of the scores file
     (:data:`exoqc.inference.score.SCORE_COLUMNS`, then the predicted readouts), the
     values the local engine gives. ``dls_root``: the folder the ``dls_file`` paths are
     relative to, readable by the driver and every executor at the same path (a shared
@@ -490,12 +511,39 @@ def score_spark(
     settings = settings or ScoreSettings()
     spark = preps.sparkSession
     tracking.configure()
-    dataset = dataset_from_tables(preps, markers, cargo, Path(dls_root))
+    dataset, duplicates = _records_from_tables(preps, markers, cargo, Path(dls_root))
     models = ship_models(spark, settings)
     check_limits(settings.spec, {name: m.spec for name, m in models.items()})
     scores = _plan(spark, dataset, models, settings.n_reasons, with_explanations=False,
                    spec=settings.spec)
-    return scores.orderBy("position").drop("position")
+    return _with_duplicated_records(scores, dataset, duplicates, models)
+
+
+def _with_duplicated_records(scores: DataFrame, dataset: Dataset, duplicates: list[Problem],
+                             models: dict[str, ShippedModel]) -> DataFrame:
+    """``scores`` in ``preps`` order with the local engine's error row for each record
+    whose prep_id an earlier record used, right after that prep_id's row."""
+    from pyspark.sql import functions as F
+
+    from exoqc.inference.score import with_duplicated_rows
+    from exoqc.training.registry import LoadedModel
+
+    if not duplicates:
+        return scores.orderBy("position").drop("position")
+    # The extra rows and their places, from the local engine's function on a frame of the
+    # scored rows' keys: an extra row has no position and follows its prep_id's row.
+    labels = {f"{target}_model": LoadedModel(None, m.uri, m.name, m.version).label
+              for target, m in models.items()}
+    keys = pd.DataFrame({"position": np.arange(len(dataset.prep_ids), dtype=float),
+                         "prep_id": dataset.prep_ids, "status": "", "error": "", **labels})
+    rows = with_duplicated_rows(keys, duplicates)
+    rows["order"] = rows.groupby(rows["position"].ffill()).cumcount()
+    rows["position"] = rows["position"].ffill().astype(np.int64)
+    extra = rows[rows["order"] > 0]
+    extra = scores.sparkSession.createDataFrame(extra.astype({"order": np.int64}))
+    return (scores.withColumn("order", F.lit(0).cast("long"))
+            .unionByName(extra, allowMissingColumns=True)
+            .orderBy("position", "order").drop("position", "order"))
 
 
 def dataset_from_tables(preps: DataFrame, markers: DataFrame | None,
@@ -507,6 +555,15 @@ def dataset_from_tables(preps: DataFrame, markers: DataFrame | None,
     dataset folder beside links to the entries of ``dls_root`` and read by
     :func:`exoqc.dataset.load_dataset`, so that they pass the same checks as a folder;
     messages then name the table and record.
+    """
+    return _records_from_tables(preps, markers, cargo, dls_root)[0]
+
+
+def _records_from_tables(preps: DataFrame, markers: DataFrame | None,
+                         cargo: DataFrame | None, dls_root: Path
+                         ) -> tuple[Dataset, list[Problem]]:
+    """:func:`dataset_from_tables`, and the problems of its ``preps`` records left out
+    because an earlier record used their prep_id (:func:`exoqc.dataset.duplicated_rows`).
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, FloatType
@@ -544,7 +601,9 @@ def dataset_from_tables(preps: DataFrame, markers: DataFrame | None,
             raise ExoqcInputError(f"{_TABLE_NAMES[Path(error.file).name]} table",
                                   error.detail) from None
         problems = [_table_problem(p, str(folder), str(dls_root)) for p in dataset.problems]
-    return dataclasses.replace(dataset, root=dls_root, problems=problems)
+        # Found before the rewording, which turns "on line 3" into "in record 2".
+        duplicates = [problems[dataset.problems.index(p)] for p in duplicated_rows(dataset)]
+    return dataclasses.replace(dataset, root=dls_root, problems=problems), duplicates
 
 
 _TABLE_NAMES = {PREPS_FILE: "preps", MARKERS_FILE: "markers", CARGO_FILE: "cargo"}
@@ -596,6 +655,7 @@ def score_folder(
         ScoreSettings,
         StageTimer,
         scores_file_path,
+        with_duplicated_rows,
     )
     from exoqc.output import write_atomically
     from exoqc.training.registry import LoadedModel, load_model
@@ -622,6 +682,7 @@ def score_folder(
     scores = collected.drop(columns=[c for c in collected
                                      if c in internal or c.startswith("shap_")])
     scores["in_domain"] = scores["in_domain"].astype("boolean")
+    scores = with_duplicated_rows(scores, duplicated_rows(dataset))
     scores["assay_priority"] = assay_priority(scores, settings.spec, settings.assay_budget)
     write_atomically(scores, output)
     timer.lap("write scores")

@@ -9,6 +9,7 @@ compared row by row: columns, types, values, error rows and their messages.
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,3 +286,60 @@ def test_spark_engine_refuses_changed_model_code(use_store, tmp_path):
     settings = ScoreSettings(purity_model=str(folder), potency_model=str(folder))
     with pytest.raises(ModelIntegrityError, match="differs from the model code shipped"):
         spark_engine.ship_models(None, settings)
+
+
+def test_spark_engine_refuses_a_model_for_the_other_target(use_store):
+    settings = ScoreSettings(purity_model="models:/exoqc-potency@champion")
+    with pytest.raises(ExoqcInputError, match="is a potency model: expected a purity model"):
+        spark_engine.ship_models(None, settings)
+
+
+def test_spark_engine_names_the_absent_default_model_in_one_line(
+        batch, trained_store, spark_session, tmp_path, monkeypatch):
+    copy = tmp_path / "mlflow.db"
+    shutil.copy(trained_store.uri.removeprefix("sqlite:///"), copy)
+    uri = f"sqlite:///{copy}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    MlflowClient(tracking_uri=uri, registry_uri=uri).delete_registered_model("exoqc-potency")
+    output = tmp_path / "scores.csv"
+    result = CliRunner().invoke(app, ["score", str(batch.root), "-o", str(output),
+                                      "--engine", "spark"])
+    assert result.exit_code == 1
+    assert ("models:/exoqc-potency@champion: no potency model is registered: the Spark "
+            "engine scores both targets") in result.stderr
+    assert "Traceback" not in result.output
+    assert not output.exists()
+
+
+def test_a_duplicated_prep_id_keeps_one_row_per_input_record(spark_session, use_store,
+                                                              tmp_path):
+    root = simulate_cohort(tmp_path / "dup", 6, 41)
+    preps = pd.read_csv(root / "preps.csv", dtype=str, keep_default_na=False)
+    twice = preps.at[1, "prep_id"]
+    preps = pd.concat([preps, preps.iloc[[1]]], ignore_index=True)  # record 7 repeats 2
+    preps.to_csv(root / "preps.csv", index=False)
+    settings = ScoreSettings(n_jobs=1, log_to_mlflow=False)
+    local = score(root, tmp_path / "local.csv", settings).scores
+    folder = spark_engine.score_folder(root, tmp_path / "spark.csv", settings,
+                                       spark=spark_session).scores
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "spark.csv"),
+                                  pd.read_csv(tmp_path / "local.csv"),
+                                  check_exact=False, rtol=1e-6, atol=0)
+    assert len(folder) == len(local) == len(preps) == 7
+    assert list(folder["prep_id"]) == [*preps["prep_id"][:2], twice, *preps["prep_id"][2:6]]
+    assert folder.at[2, "status"] == "error"
+    assert "already used on line 3" in folder.at[2, "error"]
+
+    tables = {name: spark_session.read.csv(str(root / f"{name}.csv"), header=True)
+              for name in ("preps", "markers", "cargo")}
+    rows = spark_engine.score_spark(tables["preps"], tables["markers"], tables["cargo"],
+                                    dls_root=root, settings=settings).toPandas()
+    assert list(rows["prep_id"]) == list(folder["prep_id"])
+    assert list(rows["status"]) == list(folder["status"])
+    assert "preps table, record 7" in rows.at[2, "error"]
+    assert "already used in record 2" in rows.at[2, "error"]
+    assert (rows["purity_model"] == folder["purity_model"]).all()
+    assert (rows["potency_model"] == folder["potency_model"]).all()
+    ok = (rows["status"] == "ok").to_numpy()
+    np.testing.assert_allclose(rows.loc[ok, "p_potent"].astype(float),
+                               folder.loc[ok, "p_potent"].astype(float), rtol=1e-6)
