@@ -273,6 +273,21 @@ def _trimmed(cells: list[str]) -> list[str]:
     return cells[:end]
 
 
+def _uniform_table(block: Sequence[str], sep: str, width: int,
+                   wanted: list[int]) -> NDArray[np.float64] | None:
+    """The ``wanted`` columns of a distribution block whose every row has exactly ``width``
+    numeric cells, or None when any row does not (padding, a bad cell, decimal commas: the
+    careful path decides). One parse both reads the numbers and proves that no row is wider
+    than the header, which a separate count over every row would cost again."""
+    if not block:
+        return None
+    try:
+        values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
+    except ValueError:
+        return None
+    return values[:, wanted] if values.shape[1] == width else None
+
+
 def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     sep = sniff_delimiter("\n".join(lines[:60]))
     bin_at = next((i for i, ln in enumerate(lines)
@@ -323,13 +338,17 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     width = len(columns)
     # The table ends at the first line without a value (or the file's end).
     candidates = lines[bin_at + 1: bin_at + 2 + MAX_BINS]
-    stripped = map(methodcaller("strip", " \t" + sep), candidates)
-    end = next((k for k, text in enumerate(stripped) if not text), len(candidates))
+    # map and list.index loop in C: a Python loop over ~10³ rows costs as much as parsing them.
+    stripped = list(map(methodcaller("strip", " \t" + sep), candidates))
+    end = stripped.index("") if "" in stripped else len(candidates)
     if end > MAX_BINS:
         _check_bins(file, MAX_BINS + 1, header.line)
     block = candidates[:end]
     header_seps = lines[bin_at].count(sep)
-    if block and max(map(methodcaller("count", sep), block)) > header_seps:
+    wanted = [0, *video_columns]
+    values = _uniform_table(block, sep, header_seps + 1, wanted)
+    if values is None and block and \
+            max(map(methodcaller("count", sep), block)) > header_seps:
         for number, text in enumerate(block, start=bin_at + 2):
             cells = _trimmed([c.strip() for c in text.split(sep)])
             if len(cells) > width:
@@ -337,9 +356,9 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
                                      f"'Bin centre (nm)' header has {width}: expected one "
                                      "value per column", line=number)
     _check_bins(file, len(block), header.line)
-    wanted = [0, *video_columns]
     try:
-        values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2, comments=None)
+        if values is None:
+            values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2, comments=None)
         if not np.isfinite(values).all():
             raise ValueError
     except ValueError:
