@@ -154,10 +154,14 @@ def detect_format(lines: Sequence[str]) -> str | None:
     if head and (head[0].lower().startswith("nta experiment summary")
                  or any(ln.lower().startswith("created with nta") for ln in head[:5])):
         return "nanosight"
-    if any(ln.lstrip().lower().startswith("bin centre (nm)") for ln in lines) and any(
+    # Each line test below needs its words somewhere in the text: one search of the whole
+    # text in C first, so that a long per-particle export is not walked line by line twice.
+    lowered = "\n".join(lines).lower()
+    if "bin centre (nm)" in lowered and "[size data]" in lowered and any(
+            ln.lstrip().lower().startswith("bin centre (nm)") for ln in lines) and any(
             ln.strip().lower().startswith("[size data]") for ln in lines):
         return "nanosight"
-    if any(_ZETAVIEW_HEADER.match(ln.strip()) for ln in lines):
+    if "number" in lowered and any(_ZETAVIEW_HEADER.match(ln.strip()) for ln in lines):
         return "zetaview"
     header = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
     names = {c.strip().strip('"').lower() for c in re.split(r"[,;\t]", header)}
