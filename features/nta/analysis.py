@@ -171,6 +171,9 @@ def bin_edges_nm(diameter_nm: NDArray) -> NDArray:
     return np.concatenate([[first], inner, [last]])
 
 
+_QUANTILES = np.array([0.1, 0.5, 0.9])
+
+
 def distribution_statistics(diameter_nm: NDArray, values: NDArray,
                             edges_nm: NDArray | None = None) -> dict[str, NDArray]:
     """Mean, mode, SD, D10, D50, D90 (nm) and span of number distributions.
@@ -187,7 +190,7 @@ def distribution_statistics(diameter_nm: NDArray, values: NDArray,
     mean = rows @ diameter_nm / safe_total
     variance = (rows * (diameter_nm[None, :] - mean[:, None]) ** 2).sum(axis=1) / safe_total
     cumulative = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(rows, axis=1)], axis=1)
-    quantiles = np.array([[np.interp(q * t, c, edges) for q in (0.1, 0.5, 0.9)]
+    quantiles = np.array([np.interp(_QUANTILES * t, c, edges)
                           for t, c in zip(safe_total, cumulative, strict=True)])
     smooth = gaussian_filter1d(rows, MODE_SMOOTHING_BINS, axis=1, mode="constant")
     out = {"mean_nm": mean, "mode_nm": diameter_nm[np.argmax(smooth, axis=1)],

@@ -262,7 +262,7 @@ def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
     rows = []
     try:
         for number, cells in enumerate(reader, start=1):
-            rows.append(_Row(number, [c.strip() for c in cells]))
+            rows.append(_Row(number, list(map(str.strip, cells))))
     except csv.Error as exc:
         raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells with "
                              "quotes closed", line=reader.line_num) from None
