@@ -251,10 +251,10 @@ def analyze_sample(sample: NTASample) -> NTAResult:
                     particles_per_frame=per_frame[k], valid_tracks=tracks[k],
                     **{key: float(column[k]) for key, column in stats.items()})
         for k in range(sample.n_videos)]
-    measured = [v for v in videos if math.isfinite(v.mean_nm)]
+    measured = np.isfinite(stats["mean_nm"])
 
     def mean_over_videos(key: str) -> float:
-        return float(np.mean([getattr(v, key) for v in measured])) if measured else math.nan
+        return float(stats[key][measured].mean()) if measured.any() else math.nan
 
     pooled = sample.video_concentration_per_ml.mean(axis=0)
     concentration = float(pooled.sum()) if sample.concentration_known else None
