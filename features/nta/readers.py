@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter, methodcaller
@@ -279,17 +280,20 @@ def _trimmed(cells: list[str]) -> list[str]:
 
 def _uniform_table(block: Sequence[str], sep: str, width: int,
                    wanted: list[int]) -> NDArray[np.float64] | None:
-    """The ``wanted`` columns of a distribution block whose every row has exactly ``width``
-    numeric cells, or None when any row does not (padding, a bad cell, decimal commas: the
-    careful path decides). One parse both reads the numbers and proves that no row is wider
-    than the header, which a separate count over every row would cost again."""
+    """The ``wanted`` columns of a distribution block whose every line is a row of exactly
+    ``width`` numeric cells, or None when any is not (padding, a bad cell, decimal commas,
+    a blank line, which loadtxt would skip: the careful path decides). One parse both reads
+    the numbers and proves that no row is wider than the header, which a separate count
+    over every row would cost again."""
     if not block:
         return None
     try:
-        values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
-    except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "input contained no data" is a blank block
+            values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
+    except (ValueError, UserWarning):
         return None
-    return values[:, wanted] if values.shape[1] == width else None
+    return values[:, wanted] if values.shape == (len(block), width) else None
 
 
 def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
@@ -342,15 +346,21 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     width = len(columns)
     # The table ends at the first line without a value (or the file's end).
     candidates = lines[bin_at + 1: bin_at + 2 + MAX_BINS]
-    # map and list.index loop in C: a Python loop over ~10³ rows costs as much as parsing them.
-    stripped = list(map(methodcaller("strip", " \t" + sep), candidates))
-    end = stripped.index("") if "" in stripped else len(candidates)
+    header_seps = lines[bin_at].count(sep)
+    wanted = [0, *video_columns]
+    # As exported, the table ends at an empty line or one of bare delimiters, found by
+    # list.index in C; a full-width parse with one row per line then proves that no line
+    # before it is blank (each has numbers) and none is wider than the header. Otherwise
+    # the careful path: a Python loop over ~10³ rows costs as much as parsing them.
+    end = min((candidates.index(t) for t in ("", sep * header_seps) if t in candidates),
+              default=len(candidates))
+    values = _uniform_table(candidates[:end], sep, header_seps + 1, wanted)
+    if values is None:
+        stripped = list(map(methodcaller("strip", " \t" + sep), candidates))
+        end = stripped.index("") if "" in stripped else len(candidates)
     if end > MAX_BINS:
         _check_bins(file, MAX_BINS + 1, header.line)
     block = candidates[:end]
-    header_seps = lines[bin_at].count(sep)
-    wanted = [0, *video_columns]
-    values = _uniform_table(block, sep, header_seps + 1, wanted)
     if values is None and block and \
             max(map(methodcaller("count", sep), block)) > header_seps:
         for number, text in enumerate(block, start=bin_at + 2):
