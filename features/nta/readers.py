@@ -278,22 +278,32 @@ def _trimmed(cells: list[str]) -> list[str]:
     return cells[:end]
 
 
-def _uniform_table(block: Sequence[str], sep: str, width: int,
-                   wanted: list[int]) -> NDArray[np.float64] | None:
-    """The ``wanted`` columns of a distribution block whose every line is a row of exactly
-    ``width`` numeric cells, or None when any is not (padding, a bad cell, decimal commas,
-    a blank line, which loadtxt would skip: the careful path decides). One parse both reads
-    the numbers and proves that no row is wider than the header, which a separate count
-    over every row would cost again."""
+def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int],
+                   padded: bool) -> NDArray[np.float64] | None:
+    """The ``wanted`` columns of a distribution block whose every line is a row of numbers
+    no wider than the header (``n_seps`` delimiters), or None when any is not (a bad cell,
+    decimal commas, a blank line, which loadtxt would skip: the careful path decides).
+    Unless the export pads its rows with a trailing delimiter (``padded``), one full-width
+    parse both reads the numbers and proves the width, which a count over every row would
+    cost again."""
     if not block:
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # "input contained no data" is a blank block
-            values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
+            if padded:
+                values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2,
+                                    comments=None)
+                if max(map(methodcaller("count", sep), block)) > n_seps:
+                    return None
+            else:
+                values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
+                if values.shape[1] != n_seps + 1:
+                    return None
+                values = values[:, wanted]
     except (ValueError, UserWarning):
         return None
-    return values[:, wanted] if values.shape == (len(block), width) else None
+    return values if values.shape[0] == len(block) else None
 
 
 def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
@@ -354,7 +364,8 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     # the careful path: a Python loop over ~10³ rows costs as much as parsing them.
     end = min((candidates.index(t) for t in ("", sep * header_seps) if t in candidates),
               default=len(candidates))
-    values = _uniform_table(candidates[:end], sep, header_seps + 1, wanted)
+    values = _uniform_table(candidates[:end], sep, header_seps, wanted,
+                            padded=len(header.cells) > width)
     if values is None:
         stripped = list(map(methodcaller("strip", " \t" + sep), candidates))
         end = stripped.index("") if "" in stripped else len(candidates)
