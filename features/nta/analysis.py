@@ -171,6 +171,9 @@ def bin_edges_nm(diameter_nm: NDArray) -> NDArray:
     return np.concatenate([[first], inner, [last]])
 
 
+_QUANTILES = np.array([0.1, 0.5, 0.9])
+
+
 def distribution_statistics(diameter_nm: NDArray, values: NDArray,
                             edges_nm: NDArray | None = None) -> dict[str, NDArray]:
     """Mean, mode, SD, D10, D50, D90 (nm) and span of number distributions.
@@ -187,7 +190,7 @@ def distribution_statistics(diameter_nm: NDArray, values: NDArray,
     mean = rows @ diameter_nm / safe_total
     variance = (rows * (diameter_nm[None, :] - mean[:, None]) ** 2).sum(axis=1) / safe_total
     cumulative = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(rows, axis=1)], axis=1)
-    quantiles = np.array([[np.interp(q * t, c, edges) for q in (0.1, 0.5, 0.9)]
+    quantiles = np.array([np.interp(_QUANTILES * t, c, edges)
                           for t, c in zip(safe_total, cumulative, strict=True)])
     smooth = gaussian_filter1d(rows, MODE_SMOOTHING_BINS, axis=1, mode="constant")
     out = {"mean_nm": mean, "mode_nm": diameter_nm[np.argmax(smooth, axis=1)],
@@ -248,10 +251,10 @@ def analyze_sample(sample: NTASample) -> NTAResult:
                     particles_per_frame=per_frame[k], valid_tracks=tracks[k],
                     **{key: float(column[k]) for key, column in stats.items()})
         for k in range(sample.n_videos)]
-    measured = [v for v in videos if math.isfinite(v.mean_nm)]
+    measured = np.isfinite(stats["mean_nm"])
 
     def mean_over_videos(key: str) -> float:
-        return float(np.mean([getattr(v, key) for v in measured])) if measured else math.nan
+        return float(stats[key][measured].mean()) if measured.any() else math.nan
 
     pooled = sample.video_concentration_per_ml.mean(axis=0)
     concentration = float(pooled.sum()) if sample.concentration_known else None

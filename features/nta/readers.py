@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import methodcaller
+from operator import itemgetter, methodcaller
 from pathlib import Path
 
 import numpy as np
@@ -154,10 +155,14 @@ def detect_format(lines: Sequence[str]) -> str | None:
     if head and (head[0].lower().startswith("nta experiment summary")
                  or any(ln.lower().startswith("created with nta") for ln in head[:5])):
         return "nanosight"
-    if any(ln.lstrip().lower().startswith("bin centre (nm)") for ln in lines) and any(
+    # Each line test below needs its words somewhere in the text: one search of the whole
+    # text in C first, so that a long per-particle export is not walked line by line twice.
+    lowered = "\n".join(lines).lower()
+    if "bin centre (nm)" in lowered and "[size data]" in lowered and any(
+            ln.lstrip().lower().startswith("bin centre (nm)") for ln in lines) and any(
             ln.strip().lower().startswith("[size data]") for ln in lines):
         return "nanosight"
-    if any(_ZETAVIEW_HEADER.match(ln.strip()) for ln in lines):
+    if "number" in lowered and any(_ZETAVIEW_HEADER.match(ln.strip()) for ln in lines):
         return "zetaview"
     header = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
     names = {c.strip().strip('"').lower() for c in re.split(r"[,;\t]", header)}
@@ -258,7 +263,7 @@ def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
     rows = []
     try:
         for number, cells in enumerate(reader, start=1):
-            rows.append(_Row(number, [c.strip() for c in cells]))
+            rows.append(_Row(number, list(map(str.strip, cells))))
     except csv.Error as exc:
         raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells with "
                              "quotes closed", line=reader.line_num) from None
@@ -271,6 +276,34 @@ def _trimmed(cells: list[str]) -> list[str]:
     while end and not cells[end - 1]:
         end -= 1
     return cells[:end]
+
+
+def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int],
+                   padded: bool) -> NDArray[np.float64] | None:
+    """The ``wanted`` columns of a distribution block whose every line is a row of numbers
+    no wider than the header (``n_seps`` delimiters), or None when any is not (a bad cell,
+    decimal commas, a blank line, which loadtxt would skip: the careful path decides).
+    Unless the export pads its rows with a trailing delimiter (``padded``), one full-width
+    parse both reads the numbers and proves the width, which a count over every row would
+    cost again."""
+    if not block:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "input contained no data" is a blank block
+            if padded:
+                values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2,
+                                    comments=None)
+                if max(map(methodcaller("count", sep), block)) > n_seps:
+                    return None
+            else:
+                values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
+                if values.shape[1] != n_seps + 1:
+                    return None
+                values = values[:, wanted]
+    except (ValueError, UserWarning):
+        return None
+    return values if values.shape[0] == len(block) else None
 
 
 def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
@@ -323,13 +356,24 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     width = len(columns)
     # The table ends at the first line without a value (or the file's end).
     candidates = lines[bin_at + 1: bin_at + 2 + MAX_BINS]
-    stripped = map(methodcaller("strip", " \t" + sep), candidates)
-    end = next((k for k, text in enumerate(stripped) if not text), len(candidates))
+    header_seps = lines[bin_at].count(sep)
+    wanted = [0, *video_columns]
+    # As exported, the table ends at an empty line or one of bare delimiters, found by
+    # list.index in C; a full-width parse with one row per line then proves that no line
+    # before it is blank (each has numbers) and none is wider than the header. Otherwise
+    # the careful path: a Python loop over ~10³ rows costs as much as parsing them.
+    end = min((candidates.index(t) for t in ("", sep * header_seps) if t in candidates),
+              default=len(candidates))
+    values = _uniform_table(candidates[:end], sep, header_seps, wanted,
+                            padded=len(header.cells) > width)
+    if values is None:
+        stripped = list(map(methodcaller("strip", " \t" + sep), candidates))
+        end = stripped.index("") if "" in stripped else len(candidates)
     if end > MAX_BINS:
         _check_bins(file, MAX_BINS + 1, header.line)
     block = candidates[:end]
-    header_seps = lines[bin_at].count(sep)
-    if block and max(map(methodcaller("count", sep), block)) > header_seps:
+    if values is None and block and \
+            max(map(methodcaller("count", sep), block)) > header_seps:
         for number, text in enumerate(block, start=bin_at + 2):
             cells = _trimmed([c.strip() for c in text.split(sep)])
             if len(cells) > width:
@@ -337,9 +381,9 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
                                      f"'Bin centre (nm)' header has {width}: expected one "
                                      "value per column", line=number)
     _check_bins(file, len(block), header.line)
-    wanted = [0, *video_columns]
     try:
-        values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2, comments=None)
+        if values is None:
+            values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2, comments=None)
         if not np.isfinite(values).all():
             raise ValueError
     except ValueError:
@@ -450,9 +494,12 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
             break
 
     def mean_of(values: NDArray | None) -> float | None:
-        if values is None or not np.isfinite(values).any():
+        if values is None:
             return None
-        return float(np.nanmean(values))
+        finite = np.isfinite(values)
+        if finite.all():  # the same sum and division as nanmean, without its copy
+            return float(values.mean())
+        return float(np.nanmean(values)) if finite.any() else None
 
     def distinct(values: NDArray | None) -> tuple[float, ...]:
         return () if values is None else tuple(sorted({float(v) for v in values
@@ -758,30 +805,42 @@ def _read_nanosight_particles(file: str, lines: Sequence[str]) -> list[NTASample
     per_frame = _PARTICLE_FRAME in names
     # Only the needed cells are cleaned: an AllTracks export has ~10⁵ rows of 8 cells.
     wanted = [id_col, size_col] + ([included_col] if included_col is not None else [])
-    numbers: list[int] = []
-    picked: list[list[str]] = []
-    for number in range(header_at + 2, len(lines) + 1):
-        line = lines[number - 1]
-        if not line.strip(" \t" + sep):
-            continue
-        cells = line.split(sep)
-        if len(cells) != len(names):
-            raise NTAFormatError(file, f"row has {len(cells)} cells but the header has "
-                                 f"{len(names)}: expected one value per column", line=number)
-        numbers.append(number)
-        picked.append([cells[i].strip().strip('"') for i in wanted])
-    if not picked:
-        raise NTAFormatError(file, "header but no particle rows (file truncated?)",
-                             line=header_at + 1)
-    pairs = [row[:2] for row in picked]
+    body = lines[header_at + 1:]
+    split = list(map(methodcaller("split", sep), body))
+    columns: list[list[str]]
+    if split and set(map(len, split)) == {len(names)} and \
+            "" not in map(methodcaller("strip", " \t" + sep), body):
+        # Every row complete, none blank (as exported): each column cleaned by map in C,
+        # since a Python loop over the ~10⁵ cells of an AllTracks export dominates its cost.
+        numbers = list(range(header_at + 2, len(lines) + 1))
+        columns = [list(map(methodcaller("strip", '"'), map(str.strip, map(itemgetter(i),
+                                                                           split))))
+                   for i in wanted]
+    else:
+        numbers = []
+        picked: list[list[str]] = []
+        for number, cells in enumerate(split, start=header_at + 2):
+            if not lines[number - 1].strip(" \t" + sep):
+                continue
+            if len(cells) != len(names):
+                raise NTAFormatError(file, f"row has {len(cells)} cells but the header has "
+                                     f"{len(names)}: expected one value per column",
+                                     line=number)
+            numbers.append(number)
+            picked.append([cells[i].strip().strip('"') for i in wanted])
+        if not picked:
+            raise NTAFormatError(file, "header but no particle rows (file truncated?)",
+                                 line=header_at + 1)
+        columns = [list(column) for column in zip(*picked, strict=True)]
     try:
-        values = np.array(pairs, dtype=float)
+        values = np.array(columns[:2], dtype=float).T
         if not np.isfinite(values).all():
             raise ValueError
     except ValueError:
-        values = np.array([_floats(file, pair, sep, "particle row", line,
+        values = np.array([_floats(file, list(pair), sep, "particle row", line,
                                    names=[header[id_col], header[size_col]])
-                           for line, pair in zip(numbers, pairs, strict=True)])
+                           for line, pair in zip(numbers, zip(*columns[:2], strict=True),
+                                                 strict=True)])
     ids, sizes = values[:, 0], values[:, 1]
     bad = (ids < 0) | (ids != np.floor(ids))
     if bad.any():
@@ -791,14 +850,13 @@ def _read_nanosight_particles(file: str, lines: Sequence[str]) -> list[NTASample
     if included_col is None:
         included = np.ones(len(ids), dtype=bool)
     else:
-        flags = [row[2].lower() for row in picked]
-        known = [f in _TRUE or f in _FALSE for f in flags]
-        if not all(known):
-            i = known.index(False)
-            raise NTAFormatError(file, f"{quoted(picked[i][2])} is not a yes/no flag: "
+        flags = list(map(str.lower, columns[2]))
+        if not set(flags) <= _TRUE | _FALSE:
+            i = next(k for k, f in enumerate(flags) if f not in _TRUE and f not in _FALSE)
+            raise NTAFormatError(file, f"{quoted(columns[2][i])} is not a yes/no flag: "
                                  "expected True or False", line=numbers[i],
                                  column=header[included_col])
-        included = np.array([f in _TRUE for f in flags])
+        included = np.fromiter(map(_TRUE.__contains__, flags), dtype=bool, count=len(flags))
     unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     if per_frame:
         # AllTracks repeats each particle on every frame of its track with the same size
