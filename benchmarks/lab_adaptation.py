@@ -43,10 +43,10 @@ import xgboost as xgb
 
 from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.features import build_features
+from exoqc.model.predictor import Calibration
 from exoqc.simulate import simulate_cohort
 from exoqc.training import adapt, baselines
 from exoqc.training.fit import booster_params, to_matrix
-from exoqc.training.model import Calibration
 from exoqc.training.prior import reference_features, reference_prior
 from exoqc.training.split import batch_groups
 

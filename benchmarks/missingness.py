@@ -22,9 +22,9 @@ import numpy as np
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
 from exoqc.features.groups import group_features
+from exoqc.model.load import load_model
 from exoqc.simulate import simulate_cohort
 from exoqc.training.job import TrainSettings, train
-from exoqc.training.registry import load_model
 
 
 def main() -> None:

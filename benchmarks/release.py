@@ -39,13 +39,13 @@ import pandas as pd
 
 from exoqc.dataset import LABEL_VALUES, Dataset, load_dataset
 from exoqc.features import build_features
-from exoqc.inference.domain import ApplicabilityDomain
 from exoqc.inference.release import decide
+from exoqc.model.conformal import ConformalCalibration, coverage_by_class
+from exoqc.model.domain import ApplicabilityDomain
+from exoqc.model.load import load_model
 from exoqc.simulate import simulate_cohort
 from exoqc.spec import ReleaseSpec, Spec
-from exoqc.training.conformal import ConformalCalibration, coverage_by_class
 from exoqc.training.job import TrainSettings, train
-from exoqc.training.registry import load_model
 from exoqc.training.split import batch_groups
 
 ALPHAS = (0.05, 0.1, 0.2)

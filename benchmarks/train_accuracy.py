@@ -33,10 +33,10 @@ import pandas as pd
 
 from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.features import build_features
+from exoqc.model.load import load_model
 from exoqc.simulate import simulate_cohort
 from exoqc.training import baselines
 from exoqc.training.evaluate import classification_metrics
-from exoqc.training.registry import load_model
 
 TARGETS = {"purity": ("purity_class", "macro_f1"), "potency": ("potency_class", "roc_auc")}
 

@@ -14,7 +14,7 @@ from exoqc import tracking
 from exoqc.errors import ExoqcInputError
 from exoqc.inference.release import SPEC_SOURCE
 from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
-from exoqc.training.model import ModelIntegrityError
+from exoqc.model.predictor import ModelIntegrityError
 from exoqc.ui import browser_url, run_artifacts_url
 
 

@@ -23,9 +23,9 @@ from matplotlib.patches import FancyArrow
 from matplotlib.transforms import ScaledTranslation
 
 from exoqc.features import FEATURE_CATALOG, label_of
-from exoqc.inference.domain import ApplicabilityDomain
-from exoqc.training.explain import plot_label, value_text
-from exoqc.training.model import ExoqcPredictor
+from exoqc.model.domain import ApplicabilityDomain
+from exoqc.model.predictor import ExoqcPredictor
+from exoqc.model.values import plot_label, value_text
 
 _UNITS = {f.name: f.unit for f in FEATURE_CATALOG}
 

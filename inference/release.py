@@ -16,7 +16,7 @@ classes are acceptable and the error rate α):
 
 A ``release`` of a preparation whose true purity (or potency) class is unacceptable needs
 that class to be missing from its set, which happens for at most a share α of the
-preparations of that class (:mod:`exoqc.training.conformal`).
+preparations of that class (:mod:`exoqc.model.conformal`).
 
 **Assay plan.** With a budget of *K* assays, the ``assay`` preparations are ranked by the
 chance that the model's best guess about releasability is wrong: with
@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 
 from exoqc.errors import ExoqcInputError
+from exoqc.model.conformal import ConformalCalibration
+from exoqc.model.predictor import ModelSpec
 from exoqc.spec import Spec
-from exoqc.training.conformal import ConformalCalibration
-from exoqc.training.model import ModelSpec
 
 RELEASE_COLUMNS = ["purity_set", "potency_set", "decision", "decision_reason",
                    "assay_priority"]

@@ -35,8 +35,8 @@ from exoqc.dataset import Dataset
 from exoqc.features import label_of
 from exoqc.features.markers import misev_report
 from exoqc.inference.explain import Explained
-from exoqc.training.conformal import ConformalCalibration
-from exoqc.training.explain import CLASS_COLOURS, PNG_SAVE_KWARGS, plot_label
+from exoqc.model.conformal import ConformalCalibration
+from exoqc.model.values import CLASS_COLOURS, PNG_SAVE_KWARGS, plot_label
 
 PURITY_ORDER = {"low": 0, "medium": 1, "high": 2}
 PURITY_CLASSES = ("high", "medium", "low")

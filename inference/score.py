@@ -30,9 +30,9 @@ from exoqc.features import build_features
 from exoqc.features.groups import INSUFFICIENT_MESSAGE, has_enough_data
 from exoqc.inference.explain import Explained, ModelExplainer
 from exoqc.inference.release import RELEASE_COLUMNS, assay_priority, check_limits, decide
+from exoqc.model.load import LoadedModel, load_model
 from exoqc.output import check_writable_path, write_atomically
 from exoqc.spec import Spec
-from exoqc.training.registry import LoadedModel, load_model
 
 SCORE_COLUMNS = [
     "prep_id", "status", "error", "purity_class", "p_purity_high", "p_purity_medium",

@@ -11,7 +11,7 @@ What runs where:
 - **Executors.** ``mapInPandas`` over the chunks reads each preparation's DLS export and
   builds its features with :func:`exoqc.features.build_features` (the DLS analysis is
   the expensive part); ``mlflow.pyfunc.spark_udf`` predicts with both models (the pyfunc
-  from code of ``training/model_code.py``, which checks each booster against the
+  from code of ``model/model_code.py``, which checks each booster against the
   checksums in its spec); a second ``mapInPandas`` explains the predictions with
   :meth:`exoqc.inference.score.Scorer.score_features` (SHAP reasons, applicability
   domain), each model loaded once per Python worker.
@@ -82,7 +82,7 @@ if TYPE_CHECKING:
 
     from exoqc.inference.explain import Explained
     from exoqc.inference.score import Scorer, ScoreResult, ScoreSettings
-    from exoqc.training.model import ModelSpec
+    from exoqc.model.predictor import ModelSpec
 
 TARGETS = ("purity", "potency")
 MAX_CHUNK_PREPS = 1000
@@ -180,8 +180,8 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
     from mlflow.exceptions import MlflowException
 
     from exoqc.inference.score import DEFAULT_MODELS, load_for_target
-    from exoqc.training.model import ModelIntegrityError
-    from exoqc.training.registry import load_model, verify_pyfunc_code
+    from exoqc.model.load import load_model, verify_pyfunc_code
+    from exoqc.model.predictor import ModelIntegrityError
 
     root = Path(tempfile.mkdtemp(prefix="exoqc-spark-models-"))
     if not _SHIPPED_ROOTS:
@@ -231,8 +231,8 @@ def _executor_scorer(models: dict[str, ShippedModel], n_reasons: int, spec: Spec
         from pyspark import SparkFiles
 
         from exoqc.inference.score import Scorer
-        from exoqc.training.model import ModelIntegrityError
-        from exoqc.training.registry import LoadedModel, load_model
+        from exoqc.model.load import LoadedModel, load_model
+        from exoqc.model.predictor import ModelIntegrityError
 
         loaded = {}
         for target, model in models.items():
@@ -526,7 +526,7 @@ def _with_duplicated_records(scores: DataFrame, dataset: Dataset, duplicates: li
     from pyspark.sql import functions as F
 
     from exoqc.inference.score import with_duplicated_rows
-    from exoqc.training.registry import LoadedModel
+    from exoqc.model.load import LoadedModel
 
     if not duplicates:
         return scores.orderBy("position").drop("position")
@@ -657,8 +657,8 @@ def score_folder(
         scores_file_path,
         with_duplicated_rows,
     )
+    from exoqc.model.load import LoadedModel, load_model
     from exoqc.output import write_atomically
-    from exoqc.training.registry import LoadedModel, load_model
 
     settings = settings or ScoreSettings()
     output = scores_file_path(output)

@@ -6,7 +6,7 @@ The monitored batches are cut into consecutive windows (default 20 batches). In 
   the window's measured values against the baseline period's, and Fisher's exact test of
   the share not measured; Benjamini–Hochberg (``scipy.stats.false_discovery_control``) at
   q = 0.05 over the features of the window. The same test against the model's training
-  sample (stored with the model, :mod:`exoqc.inference.domain`; training preparations of
+  sample (stored with the model, :mod:`exoqc.model.domain`; training preparations of
   the window's isolation methods). A feature **moved** when both reject: it changed since
   the baseline *and* the window is not like the training data (an intersection-union
   test: level q). Compared with the training data alone every production process

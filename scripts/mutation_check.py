@@ -103,37 +103,37 @@ MUTANTS: tuple[Mutant, ...] = (
         "the champion scored on the training split, not the new held-out split",
     ),
     Mutant(
-        "domain-range-tolerance-20pct", "inference/domain.py",
+        "domain-range-tolerance-20pct", "model/domain.py",
         "RANGE_TOLERANCE = 0.10\n", "RANGE_TOLERANCE = 0.20\n",
         ("tests/inference/test_domain.py", "-k", "not clean"),
         "training range widened by 20 % instead of 10 %",
     ),
     Mutant(
-        "domain-upper-bound-inclusive", "inference/domain.py",
+        "domain-upper-bound-inclusive", "model/domain.py",
         "above = values.gt(high, axis=1)", "above = values.ge(high, axis=1)",
         ("tests/inference/test_domain.py", "-k", "not clean"),
         "a value on the upper boundary counted as outside",
     ),
     Mutant(
-        "domain-below-range-unchecked", "inference/domain.py",
+        "domain-below-range-unchecked", "model/domain.py",
         "below = values.lt(low, axis=1)", "below = values.lt(low - np.inf, axis=1)",
         ("tests/inference/test_domain.py", "-k", "not clean"),
         "values below the training range not flagged",
     ),
     Mutant(
-        "domain-missing-max-not-99th-percentile", "inference/domain.py",
+        "domain-missing-max-not-99th-percentile", "model/domain.py",
         "features.isna().sum(axis=1).quantile(0.99)", "features.isna().sum(axis=1).max()",
         ("tests/inference/test_domain.py", "-k", "not clean"),
         "missingness limit from the most incomplete training preparation",
     ),
     Mutant(
-        "domain-unseen-method-inverted", "inference/domain.py",
+        "domain-unseen-method-inverted", "model/domain.py",
         "if not (features[c] == 1).any()]", "if not (features[c] == 0).any()]",
         ("tests/inference/test_domain.py", "-k", "not clean"),
         "unseen isolation methods computed from the wrong indicator value",
     ),
     Mutant(
-        "domain-gain-filter-0.1pct", "inference/domain.py",
+        "domain-gain-filter-0.1pct", "model/domain.py",
         "MIN_GAIN_SHARE = 0.01\n", "MIN_GAIN_SHARE = 0.001\n",
         ("tests/inference/test_domain.py", "-k", "not clean"),
         "features with under 1 % of the split gain range-checked",
@@ -184,7 +184,7 @@ def link_packages(root: Path) -> None:
 
 def check_imports_come_from(root: Path, env: dict[str, str]) -> None:
     probe = ("import exoqc, exoqc.features.dls.inversion as a, exoqc.training.job as b, "
-             "exoqc.inference.domain as c; print(exoqc.__file__, a.__file__, b.__file__, "
+             "exoqc.model.domain as c; print(exoqc.__file__, a.__file__, b.__file__, "
              "c.__file__)")
     paths = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, check=True,
                            capture_output=True, text=True).stdout.split()

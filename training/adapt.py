@@ -39,9 +39,9 @@ from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 
+from exoqc.model.predictor import Calibration
 from exoqc.training import baselines, evaluate
 from exoqc.training.fit import ModelKind, booster_params, to_matrix
-from exoqc.training.model import Calibration
 
 SMALL_DATA_MAX = 1000
 """Below this many labelled preparations a target is validated by repeated grouped CV

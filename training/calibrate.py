@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from exoqc.training.model import Calibration
+from exoqc.model.predictor import Calibration
 
 
 def brier_score(probabilities: np.ndarray, labels: np.ndarray) -> float:

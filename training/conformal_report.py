@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from exoqc.training.conformal import (
+from exoqc.model.conformal import (
     ConformalCalibration,
     coverage_by_class,
     cross_fitted_sets,
     fit_conformal,
 )
-from exoqc.training.explain import PNG_SAVE_KWARGS
+from exoqc.model.values import PNG_SAVE_KWARGS
 
 ALPHAS = (0.05, 0.1, 0.2)
 

@@ -36,10 +36,12 @@ from exoqc.config import Settings, get_settings
 from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES, Dataset, load_dataset
 from exoqc.features import build_features, catalog_frame, label_of
 from exoqc.features.groups import mask_groups
-from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.model.conformal import fit_conformal
+from exoqc.model.domain import ApplicabilityDomain
+from exoqc.model.predictor import Calibration, ExoqcPredictor, ModelSpec
+from exoqc.model.values import PNG_SAVE_KWARGS
 from exoqc.training import baselines, evaluate, explain
 from exoqc.training.calibrate import choose_calibration
-from exoqc.training.conformal import fit_conformal
 from exoqc.training.conformal_report import log_conformal
 from exoqc.training.fit import (
     CVResult,
@@ -49,7 +51,6 @@ from exoqc.training.fit import (
     fold_matrices,
     to_matrix,
 )
-from exoqc.training.model import Calibration, ExoqcPredictor, ModelSpec
 from exoqc.training.registry import ChampionDecision, decide_champion, log_and_register
 from exoqc.training.split import batch_groups, cv_folds, heldout_split
 from exoqc.training.tune import SearchResult, TrialOutcome, search
@@ -424,7 +425,7 @@ def _log_datasets(dataset: Dataset, split: _Split, target: str,
 
 
 def _log_figure(fig, name: str) -> None:
-    mlflow.log_figure(fig, name, save_kwargs=explain.PNG_SAVE_KWARGS)
+    mlflow.log_figure(fig, name, save_kwargs=PNG_SAVE_KWARGS)
     plt.close(fig)
 
 

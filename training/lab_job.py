@@ -24,10 +24,12 @@ from mlflow.exceptions import MlflowException
 from exoqc import __version__, tracking
 from exoqc.dataset import LABEL_VALUES, Dataset
 from exoqc.features import catalog_frame
-from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.model.conformal import fit_conformal
+from exoqc.model.domain import ApplicabilityDomain
+from exoqc.model.load import load_model
+from exoqc.model.predictor import Calibration, ModelSpec
 from exoqc.tracking import CHAMPION_ALIAS, store_lock
 from exoqc.training import adapt, evaluate
-from exoqc.training.conformal import fit_conformal
 from exoqc.training.conformal_report import log_calibration
 from exoqc.training.job import (
     LABEL_COLUMN,
@@ -38,8 +40,7 @@ from exoqc.training.job import (
     _log_global_shap,
     _metric_name,
 )
-from exoqc.training.model import Calibration, ModelSpec
-from exoqc.training.registry import ChampionDecision, load_model, log_and_register
+from exoqc.training.registry import ChampionDecision, log_and_register
 from exoqc.training.split import batch_groups
 
 VALIDATION = "repeated grouped CV"
@@ -112,7 +113,7 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         progress(f"{target}: final model on all {len(y)} preparations", 0, 1)
         candidate = adapt.candidate_by_name(chosen.name, target, prior, settings.seed)
         booster = candidate.final_booster(x, y)
-        # Conformal sets (training.conformal) from the first repeat's out-of-fold
+        # Conformal sets (exoqc.model.conformal) from the first repeat's out-of-fold
         # probabilities: each preparation scored once, by a fold model that never saw its
         # batch, so a lab of 50 preparations still gets valid, if larger, sets.
         conformal = fit_conformal(chosen.oof[0], y)

@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from exoqc import tracking
-from exoqc.training.registry import load_model
+from exoqc.model.load import load_model
 
 EXOQC = [str(Path(sys.executable).with_name("exoqc"))]
 TIMEOUT_S = 900
@@ -155,8 +155,8 @@ print(decision.previous_version)
 def test_concurrent_champion_decisions_see_each_other(model_folders, tmp_path, monkeypatch):
     """Two trainings decide at the same moment over champion version 1: the one that decides
     second compares with the version the first promoted, not with version 1."""
-    from exoqc.training.model import META_FILE, sha256_of
-    from exoqc.training.registry import META_SHA_TAG
+    from exoqc.model.load import META_SHA_TAG
+    from exoqc.model.predictor import META_FILE, sha256_of
 
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

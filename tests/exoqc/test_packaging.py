@@ -37,7 +37,7 @@ def test_a_regular_install_from_outside_the_repo_imports_every_subpackage(tmp_pa
     probe = (
         "import exoqc, exoqc.features, exoqc.features.dls.readers, exoqc.training, "
         "exoqc.inference, exoqc.simulate, exoqc.monitor.run\n"
-        "from exoqc.training.registry import MODEL_CODE\n"
+        "from exoqc.model.load import MODEL_CODE\n"
         "print(exoqc.__file__); print(exoqc.features.__file__); "
         "print(exoqc.inference.__file__); print(MODEL_CODE if MODEL_CODE.is_file() else '')\n"
     )

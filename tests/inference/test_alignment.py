@@ -12,7 +12,7 @@ import pandas as pd
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
 from exoqc.inference.score import ScoreSettings, score
-from exoqc.training.registry import load_model
+from exoqc.model.load import load_model
 
 SETTINGS = ScoreSettings(n_jobs=1, log_to_mlflow=False)
 

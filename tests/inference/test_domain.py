@@ -1,7 +1,7 @@
 """The applicability domain: each rule on both sides of its boundary, and how few clean
 preparations it flags.
 
-The boundaries are those docs/scoring.md and ``exoqc.inference.domain`` state: the training
+The boundaries are those docs/scoring.md and ``exoqc.model.domain`` state: the training
 range widened by 10 % of its width on each side (for features with at least 1 % of the
 model's split gain), more features missing than 99 % of training preparations, an
 isolation method no training preparation used."""
@@ -14,9 +14,9 @@ import pytest
 
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
-from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.model.domain import ApplicabilityDomain
+from exoqc.model.load import load_model
 from exoqc.simulate import simulate_cohort
-from exoqc.training.registry import load_model
 
 N_TRAIN = 200
 # Catalog features (notes name them by label); what they measure does not matter here.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.model.domain import ApplicabilityDomain
 
 
 def test_the_note_names_the_real_training_range_and_the_tolerance():

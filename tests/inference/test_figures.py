@@ -12,7 +12,7 @@ from exoqc.dataset import load_dataset
 from exoqc.features import build_features, label_of
 from exoqc.inference import report
 from exoqc.inference.score import Scorer, ScoreSettings
-from exoqc.training.explain import plot_label, value_text
+from exoqc.model.values import plot_label, value_text
 from tests.figures import cut_off
 
 

@@ -12,10 +12,10 @@ from exoqc.dataset import load_dataset
 from exoqc.features import build_features
 from exoqc.inference.release import RELEASE_COLUMNS, assay_priority, decide
 from exoqc.inference.score import SCORE_COLUMNS, Scorer, ScoreSettings
+from exoqc.model.conformal import fit_conformal
+from exoqc.model.predictor import ModelSpec
 from exoqc.simulate import simulate_cohort
 from exoqc.spec import ReleaseSpec, Spec, SpecLimits
-from exoqc.training.conformal import fit_conformal
-from exoqc.training.model import ModelSpec
 
 PURITY = ("high", "medium", "low")
 POTENCY = ("potent", "subpotent")

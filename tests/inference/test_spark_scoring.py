@@ -277,7 +277,7 @@ def test_score_command_says_what_to_install_without_java(monkeypatch, tmp_path, 
 def test_spark_engine_refuses_changed_model_code(use_store, tmp_path):
     import mlflow
 
-    from exoqc.training.model import ModelIntegrityError
+    from exoqc.model.predictor import ModelIntegrityError
 
     folder = Path(mlflow.artifacts.download_artifacts("models:/exoqc-purity@champion",
                                                       dst_path=str(tmp_path)))

@@ -16,9 +16,10 @@ from sklearn.metrics import f1_score
 from exoqc import tracking
 from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.features import build_features
+from exoqc.model.load import META_SHA_TAG
+from exoqc.model.predictor import META_FILE, sha256_of
 from exoqc.training.job import TrainSettings, train
-from exoqc.training.model import META_FILE, sha256_of
-from exoqc.training.registry import META_SHA_TAG, decide_champion
+from exoqc.training.registry import decide_champion
 from exoqc.training.split import batch_groups, heldout_split
 
 NAME = tracking.REGISTERED_MODELS["purity"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exoqc.training.conformal import (
+from exoqc.model.conformal import (
     ConformalCalibration,
     coverage_by_class,
     cross_fitted_sets,
     fit_conformal,
 )
-from exoqc.training.model import ModelSpec
+from exoqc.model.predictor import ModelSpec
 
 
 def noisy_classifier(n: int, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +93,7 @@ def test_a_model_json_from_before_conformal_sets_still_loads_without_them():
 def test_training_stores_the_calibration_with_the_model_and_logs_its_coverage(use_store):
     from mlflow.tracking import MlflowClient
 
-    from exoqc.training.registry import load_model
+    from exoqc.model.load import load_model
 
     for target, classes in (("purity", ("high", "medium", "low")),
                             ("potency", ("potent", "subpotent"))):

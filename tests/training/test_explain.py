@@ -7,6 +7,7 @@ import pytest
 import xgboost as xgb
 
 from exoqc.features import label_of
+from exoqc.model import values
 from exoqc.training import explain
 from tests.figures import cut_off
 
@@ -40,27 +41,27 @@ def _model(n_classes: int, seed: int = 0) -> tuple[xgb.Booster, pd.DataFrame]:
 
 def test_plot_label_wraps_long_labels_without_losing_words():
     label = label_of("isolation_uc_sec")
-    assert len(label) > explain.LABEL_WIDTH
-    wrapped = explain.plot_label(label)
-    assert all(len(line) <= explain.LABEL_WIDTH for line in wrapped.splitlines())
+    assert len(label) > values.LABEL_WIDTH
+    wrapped = values.plot_label(label)
+    assert all(len(line) <= values.LABEL_WIDTH for line in wrapped.splitlines())
     assert wrapped.split() == label.split()
-    assert explain.plot_label("DLS Z-average") == "DLS Z-average"
+    assert values.plot_label("DLS Z-average") == "DLS Z-average"
 
 
 def test_value_text_reads_like_a_lab_record():
-    assert explain.value_text("dls_z_average_nm", 123.456) == "123 nm"
-    assert explain.value_text("protein_ug_per_ml", 4.4321) == "4.43 µg/mL"
-    assert explain.value_text("protein_ug_per_ml", np.nan) == "not measured"
-    assert explain.value_text("marker_cd63_detected", 1.0) == "yes"
-    assert explain.value_text("marker_cd63_detected", 0.0) == "no"
+    assert values.value_text("dls_z_average_nm", 123.456) == "123 nm"
+    assert values.value_text("protein_ug_per_ml", 4.4321) == "4.43 µg/mL"
+    assert values.value_text("protein_ug_per_ml", np.nan) == "not measured"
+    assert values.value_text("marker_cd63_detected", 1.0) == "yes"
+    assert values.value_text("marker_cd63_detected", 0.0) == "no"
     # dimensionless and fraction values carry no unit word
-    assert explain.value_text("dls_pdi", 0.2345) == "0.234"
-    assert explain.value_text("dls_intensity_share_gt1000nm", 0.05) == "0.05"
+    assert values.value_text("dls_pdi", 0.2345) == "0.234"
+    assert values.value_text("dls_intensity_share_gt1000nm", 0.05) == "0.05"
 
 
 def test_axis_label_names_the_unit():
-    assert explain.axis_label(label_of("dls_z_average_nm")) == "DLS Z-average (nm)"
-    assert explain.axis_label(label_of("dls_pdi")) == label_of("dls_pdi")
+    assert values.axis_label(label_of("dls_z_average_nm")) == "DLS Z-average (nm)"
+    assert values.axis_label(label_of("dls_pdi")) == label_of("dls_pdi")
 
 
 @pytest.mark.parametrize(("n_classes", "classes", "target"), [
@@ -89,7 +90,7 @@ def test_global_figures_say_what_they_show_and_nothing_is_cut_off(n_classes, cla
         assert "log-odds" in beeswarm.axes[0].get_xlabel()
         assert f"'{classes[0]}'" in beeswarm._suptitle.get_text()
         tick_labels = [t.get_text() for t in beeswarm.axes[0].get_yticklabels()]
-        long_label = explain.plot_label(label_of("isolation_uc_sec"))
+        long_label = values.plot_label(label_of("isolation_uc_sec"))
         assert long_label in tick_labels  # all six features are shown: wrapped, not cut
     finally:
         for fig in figures.values():

@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from exoqc import tracking
-from exoqc.training.registry import META_SHA_TAG, load_model
+from exoqc.model.load import META_SHA_TAG, load_model
 
 NAME = tracking.REGISTERED_MODELS["purity"]
 

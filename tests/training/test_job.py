@@ -10,8 +10,9 @@ from mlflow.tracking import MlflowClient
 from exoqc import tracking
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
+from exoqc.model.load import load_model
 from exoqc.training import explain
-from exoqc.training.registry import decide_champion, load_model
+from exoqc.training.registry import decide_champion
 
 
 def test_registered_champions_load_and_predict_probabilities(use_store):

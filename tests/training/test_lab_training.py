@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 from exoqc.cli import app
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
-from exoqc.inference.domain import ApplicabilityDomain
+from exoqc.model.conformal import ConformalCalibration
+from exoqc.model.domain import ApplicabilityDomain
+from exoqc.model.load import load_model
 from exoqc.simulate import simulate_cohort
-from exoqc.training.conformal import ConformalCalibration
 from exoqc.training.job import TrainSettings, train
-from exoqc.training.registry import load_model
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ import pytest
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
 from exoqc.features.groups import group_features, mask_groups, measured_groups
-from exoqc.training.registry import load_model
+from exoqc.model.load import load_model
 
 MAX_MEAN_SHIFT = 0.25
 """Mean total-variation distance between a preparation's class probabilities with and

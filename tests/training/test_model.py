@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from exoqc.training.calibrate import brier_score, choose_calibration, fit_calibration
-from exoqc.training.model import (
+from exoqc.model.predictor import (
     Calibration,
     ExoqcPredictor,
     ModelIntegrityError,
@@ -16,6 +15,7 @@ from exoqc.training.model import (
     save_model_files,
     sha256_of,
 )
+from exoqc.training.calibrate import brier_score, choose_calibration, fit_calibration
 
 
 @pytest.fixture(scope="module")

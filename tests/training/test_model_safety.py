@@ -24,9 +24,9 @@ from exoqc.cli import app
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
 from exoqc.inference.score import ScoreSettings, score
+from exoqc.model.load import META_SHA_TAG, load_model, verify_pyfunc_code
+from exoqc.model.predictor import BOOSTER_FILE, META_FILE, ModelIntegrityError, sha256_of
 from exoqc.simulate import simulate_cohort
-from exoqc.training.model import BOOSTER_FILE, META_FILE, ModelIntegrityError, sha256_of
-from exoqc.training.registry import META_SHA_TAG, load_model, verify_pyfunc_code
 
 NAME = tracking.REGISTERED_MODELS["purity"]
 

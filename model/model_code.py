@@ -9,7 +9,7 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
-from exoqc.training.model import ExoqcPredictor
+from exoqc.model.predictor import ExoqcPredictor
 
 
 class ExoqcPyfunc(mlflow.pyfunc.PythonModel):

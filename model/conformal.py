@@ -27,10 +27,9 @@ benchmark, and leaves a small lab with sets of every class. A class with fewer t
 ``1/(n_k + 1)``): small labs get larger sets.
 
 crepes computes the p-values; what is stored with the model (no pickles) is the plain
-list of calibration scores per class, in the model's JSON. This module sits beside
-``model.py`` because both sides need it: training fits the calibration, scoring applies
-it (``exoqc.inference.release``), as scoring already reads ``model.py``; it imports
-neither training nor inference code and moves with ``model.py`` to a model layer.
+list of calibration scores per class, in the model's JSON. It is part of the model layer
+because both jobs need it: training fits the calibration, scoring applies it
+(``exoqc.inference.release``).
 """
 
 from __future__ import annotations

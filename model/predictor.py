@@ -76,8 +76,8 @@ class ModelSpec:
     For a binary model the booster's margin is the log-odds of ``classes[0]``.
     ``readouts`` names the regressor's outputs (assay fold changes, predicted as log2).
     ``domain`` is the applicability domain fitted on the training split
-    (``exoqc.inference.domain.ApplicabilityDomain.to_dict``). ``conformal`` holds the
-    conformal calibration scores and α (``exoqc.training.conformal.ConformalCalibration.
+    (``exoqc.model.domain.ApplicabilityDomain.to_dict``). ``conformal`` holds the
+    conformal calibration scores and α (``exoqc.model.conformal.ConformalCalibration.
     to_dict``); empty for a model trained before exoqc made prediction sets.
     """
 
