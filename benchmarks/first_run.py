@@ -98,6 +98,7 @@ def main() -> None:
     clock = StageClock()
     clock.switch("imports")
     import exoqc.training.job as job
+    from exoqc.contracts import PRIMARY_METRIC
     from exoqc.inference.score import ScoreSettings, score
     from exoqc.simulate import simulate_cohort
 
@@ -143,7 +144,7 @@ def main() -> None:
     print("scoring stages (wall s): " + ", ".join(
         f"{k} {v:.1f}" for k, v in scored.timings_s.items()))
     for target, result in results.items():
-        metric = job.PRIMARY_METRIC[target]
+        metric = PRIMARY_METRIC[target]
         print(f"held-out {target} {metric}: {result.test_metrics[metric]:.3f}")
 
 

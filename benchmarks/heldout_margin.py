@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from exoqc.config import get_settings
+from exoqc.contracts import PRIMARY_METRIC
 from exoqc.dataset import load_dataset
 from exoqc.simulate import simulate_cohort
-from exoqc.training.job import PRIMARY_METRIC, TrainSettings, train
+from exoqc.training.job import TrainSettings, train
 
 
 def main() -> None:

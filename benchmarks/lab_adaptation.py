@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from exoqc.contracts import PRIMARY_METRIC, TARGETS
 from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.features import build_features
 from exoqc.model.predictor import Calibration
@@ -50,7 +51,6 @@ from exoqc.training.fit import booster_params, to_matrix
 from exoqc.training.prior import reference_features, reference_prior
 from exoqc.training.split import batch_groups
 
-TARGETS = ("purity", "potency")
 METHODS = ("reference only", "lab only", "with prior", "best CV mean", "best rule", "logistic",
            "ceiling")
 
@@ -78,7 +78,7 @@ def draw(groups: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def score(proba: np.ndarray, y: np.ndarray, target: str) -> float:
     classes = LABEL_VALUES[f"{target}_class"]
-    return adapt.metric_of(proba, y, classes, adapt.PRIMARY_METRIC[target])
+    return adapt.metric_of(proba, y, classes, PRIMARY_METRIC[target])
 
 
 def ceiling(x: pd.DataFrame, y: np.ndarray, target: str, seed: int) -> xgb.Booster:
@@ -156,7 +156,7 @@ def _margin(booster: xgb.Booster, x: pd.DataFrame, target: str) -> np.ndarray:
 def report(rows: list) -> None:
     frame = pd.DataFrame(rows, columns=["lab", "target", "n", "method", "score"])
     for target in TARGETS:
-        metric = adapt.PRIMARY_METRIC[target]
+        metric = PRIMARY_METRIC[target]
         part = frame[frame["target"] == target]
         print(f"\n{target} {metric} on held-out preparations of the same lab: "
               "mean [min, max] over labs x repeats")
@@ -197,7 +197,7 @@ def figure(rows: list, path: Path) -> None:
         ax.set_xticks(sorted(part.loc[part["n"] > 0, "n"].unique()))
         ax.set_xticklabels([str(n) for n in ax.get_xticks()])
         ax.set_xlabel("labelled preparations of the lab (N)")
-        ax.set_ylabel(adapt.PRIMARY_METRIC[target].replace("_", "-"))
+        ax.set_ylabel(PRIMARY_METRIC[target].replace("_", "-"))
         ax.set_title(f"{target}: held-out preparations of the same lab", fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
     fig.savefig(path, dpi=110)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from exoqc.contracts import TARGETS
 from exoqc.dataset import LABEL_VALUES, Dataset, load_dataset
 from exoqc.features import build_features
 from exoqc.inference.release import decide
@@ -49,7 +50,6 @@ from exoqc.training.job import TrainSettings, train
 from exoqc.training.split import batch_groups
 
 ALPHAS = (0.05, 0.1, 0.2)
-TARGETS = ("purity", "potency")
 LABELS = {"purity": "purity_class", "potency": "potency_class"}
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from exoqc.contracts import LABEL_COLUMNS, PRIMARY_METRIC
 from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.features import build_features
 from exoqc.model.load import load_model
@@ -38,7 +39,7 @@ from exoqc.simulate import simulate_cohort
 from exoqc.training import baselines
 from exoqc.training.evaluate import classification_metrics
 
-TARGETS = {"purity": ("purity_class", "macro_f1"), "potency": ("potency_class", "roc_auc")}
+TARGETS = {t: (LABEL_COLUMNS[t], PRIMARY_METRIC[t]) for t in ("purity", "potency")}
 
 
 def features_and_labels(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 
 from exoqc import __version__
+from exoqc.config import DLS_DEFAULTS
+from exoqc.contracts import DEFAULT_MODEL_URIS
 
 app = typer.Typer(
     name="exoqc",
@@ -127,7 +129,7 @@ def dls(
     particle_ri: Annotated[
         float, typer.Option("--particle-ri", min=1.0, max=3.0,
                             help="Particle refractive index for volume/number weighting.")
-    ] = 1.39,
+    ] = DLS_DEFAULTS.particle_refractive_index,
 ) -> None:
     """Analyse DLS files: Z-average, PDI, size distribution and quality flags per record."""
     from exoqc.features.dls.report import run_dls_command
@@ -210,10 +212,10 @@ def train(
 def score(
     dataset_dir: Annotated[Path, typer.Argument(help="Prep dataset folder of new preparations.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="SCORES.csv or .parquet")],
-    purity_model: Annotated[str, typer.Option(help="Model URI.")] = "models:/exoqc-purity@champion",
+    purity_model: Annotated[str, typer.Option(help="Model URI.")] = DEFAULT_MODEL_URIS["purity"],
     potency_model: Annotated[
         str, typer.Option(help="Model URI.")
-    ] = "models:/exoqc-potency@champion",
+    ] = DEFAULT_MODEL_URIS["potency"],
     engine: Annotated[Engine, typer.Option(help="Where to compute.")] = Engine.local,
     spec: Annotated[
         Path | None, typer.Option(help="Release specification (TOML): accepted classes, α, "
@@ -269,10 +271,10 @@ def monitor(
             help="Chart rule (repeat): beyond_3sigma, 2_of_3_beyond_2sigma, 4_of_5_beyond_1sigma, "
             "8_same_side, 6_trending, moving_range, ewma; default: beyond_3sigma and ewma.")
     ] = None,
-    purity_model: Annotated[str, typer.Option(help="Model URI.")] = "models:/exoqc-purity@champion",
+    purity_model: Annotated[str, typer.Option(help="Model URI.")] = DEFAULT_MODEL_URIS["purity"],
     potency_model: Annotated[
         str, typer.Option(help="Model URI.")
-    ] = "models:/exoqc-potency@champion",
+    ] = DEFAULT_MODEL_URIS["potency"],
 ) -> None:
     """Control charts, drift and certificates of analysis of a production history."""
     from exoqc.monitor.cli import run_monitor

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from exoqc.columns import match_headers
+from exoqc.contracts import POTENCY_CLASSES, PURITY_CLASSES
 from exoqc.errors import DatasetError, ExoqcInputError, Problem
 from exoqc.markers import normalize_cargo_target, resolve_marker
 from exoqc.tables import not_a_number, parse_numbers, quoted, read_table
@@ -34,8 +35,6 @@ CARGO_FILE = "cargo.csv"
 DLS_DIR = "dls"
 NTA_DIR = "nta"
 
-PURITY_CLASSES = ("high", "medium", "low")
-POTENCY_CLASSES = ("potent", "subpotent")
 LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "purity_class": PURITY_CLASSES,
     "potency_class": POTENCY_CLASSES,

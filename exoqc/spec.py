@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from exoqc.dataset import POTENCY_CLASSES, PURITY_CLASSES
+from exoqc.contracts import POTENCY_CLASSES, PURITY_CLASSES
 from exoqc.errors import ExoqcInputError
 
 

@@ -29,15 +29,10 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from exoqc.config import Settings, get_settings
+from exoqc.contracts import CHAMPION_ALIAS, EXPERIMENTS, REGISTERED_MODELS
 
-EXPERIMENTS = {
-    "purity": "exoqc-purity",
-    "potency": "exoqc-potency",
-    "scoring": "exoqc-scoring",
-    "monitoring": "exoqc-monitoring",
-}
-REGISTERED_MODELS = {"purity": "exoqc-purity", "potency": "exoqc-potency"}
-CHAMPION_ALIAS = "champion"
+__all__ = ["CHAMPION_ALIAS", "EXPERIMENTS", "REGISTERED_MODELS"]
+
 STORE_LOCK_TIMEOUT_S = 600.0
 """Longest wait for another process' critical section (it holds the lock for seconds)."""
 STORE_LOCK_OBSERVERS: list[Callable[[str], None]] = []

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from exoqc import tracking
+from exoqc.contracts import PURITY_CLASSES
 from exoqc.errors import ExoqcInputError
 from exoqc.inference.release import SPEC_SOURCE
 from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
@@ -56,7 +57,7 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
     table.add_column("preparations", justify="right")
     table.add_row("scored", str(len(ok)))
     absent = set(result.absent_models)
-    for cls in ("high", "medium", "low"):
+    for cls in PURITY_CLASSES:
         table.add_row(f"  purity {cls}", "no model" if "purity" in absent
                       else str(int((ok["purity_class"] == cls).sum())))
     table.add_row("  likely potent", "no model" if "potency" in absent

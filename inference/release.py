@@ -37,14 +37,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from exoqc.contracts import TARGETS
 from exoqc.errors import ExoqcInputError
 from exoqc.model.conformal import ConformalCalibration
 from exoqc.model.predictor import ModelSpec
 from exoqc.spec import Spec
 
-RELEASE_COLUMNS = ["purity_set", "potency_set", "decision", "decision_reason",
-                   "assay_priority"]
-TARGETS = ("purity", "potency")
 SET_SEPARATOR = "|"
 
 

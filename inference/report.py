@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from exoqc import __version__, tracking
+from exoqc.contracts import PURITY_CLASSES
 from exoqc.dataset import Dataset
 from exoqc.features import label_of
 from exoqc.features.markers import misev_report
@@ -39,7 +40,6 @@ from exoqc.model.conformal import ConformalCalibration
 from exoqc.model.values import CLASS_COLOURS, PNG_SAVE_KWARGS, plot_label
 
 PURITY_ORDER = {"low": 0, "medium": 1, "high": 2}
-PURITY_CLASSES = ("high", "medium", "low")
 MAX_REPORT_ROWS = 500
 
 
@@ -279,7 +279,7 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
             "n_potent": float((ok["potency_class"] == "potent").sum()),
         }
         metrics.update({f"n_purity_{c}": float((ok["purity_class"] == c).sum())
-                        for c in ("high", "medium", "low")})
+                        for c in PURITY_CLASSES})
         alpha = scorer.spec.release.alpha
         metrics.update({f"n_{d}": float((ok["decision"] == d).sum())
                         for d in ("release", "reject", "assay")})

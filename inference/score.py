@@ -24,35 +24,27 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
 from exoqc import input_report
+from exoqc.contracts import DEFAULT_MODEL_URIS, RELEASE_COLUMNS, SCORE_COLUMNS
 from exoqc.dataset import duplicated_rows, load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.features.groups import INSUFFICIENT_MESSAGE, has_enough_data
 from exoqc.inference.explain import Explained, ModelExplainer
-from exoqc.inference.release import RELEASE_COLUMNS, assay_priority, check_limits, decide
+from exoqc.inference.release import assay_priority, check_limits, decide
 from exoqc.model.load import LoadedModel, load_model
 from exoqc.output import check_writable_path, write_atomically
 from exoqc.spec import Spec
 
-SCORE_COLUMNS = [
-    "prep_id", "status", "error", "purity_class", "p_purity_high", "p_purity_medium",
-    "p_purity_low", "potency_class", "p_potent", "in_domain", "domain_note", "reasons",
-    "purity_model", "potency_model", *RELEASE_COLUMNS,
-]
-"""The DESIGN contract's columns, in order; predicted readouts follow them."""
-
 INSUFFICIENT = "insufficient"
 """Status of a preparation with too little data for a call (see docs/scoring.md)."""
 
-DEFAULT_MODELS = {"purity": "models:/exoqc-purity@champion",
-                  "potency": "models:/exoqc-potency@champion"}
 
 
 class ScoreSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    purity_model: str = DEFAULT_MODELS["purity"]
-    potency_model: str = DEFAULT_MODELS["potency"]
+    purity_model: str = DEFAULT_MODEL_URIS["purity"]
+    potency_model: str = DEFAULT_MODEL_URIS["potency"]
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     n_reasons: int = Field(3, ge=1, le=10)
     max_figures: int = Field(20, ge=0, description="preparations with waterfall figures")
@@ -91,7 +83,8 @@ class Scorer:
             try:
                 loaded[target] = load_for_target(uri, target)
             except MlflowException as error:
-                if uri != DEFAULT_MODELS[target] or error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                if (uri != DEFAULT_MODEL_URIS[target]
+                        or error.error_code != "RESOURCE_DOES_NOT_EXIST"):
                     raise
                 not_found.append(error)
         if not loaded:

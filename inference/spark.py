@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from exoqc.contracts import DEFAULT_MODEL_URIS, SCORE_COLUMNS, TARGETS
 from exoqc.dataset import (
     CARGO_FILE,
     MARKERS_FILE,
@@ -84,7 +85,6 @@ if TYPE_CHECKING:
     from exoqc.inference.score import Scorer, ScoreResult, ScoreSettings
     from exoqc.model.predictor import ModelSpec
 
-TARGETS = ("purity", "potency")
 MAX_CHUNK_PREPS = 1000
 """Preparations per task at most: bounds a task's memory and keeps the cores evenly busy."""
 MIN_CHUNK_PREPS = 25
@@ -179,7 +179,7 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from exoqc.inference.score import DEFAULT_MODELS, load_for_target
+    from exoqc.inference.score import load_for_target
     from exoqc.model.load import load_model, verify_pyfunc_code
     from exoqc.model.predictor import ModelIntegrityError
 
@@ -194,7 +194,8 @@ def ship_models(spark: SparkSession, settings: ScoreSettings) -> dict[str, Shipp
                 verified = load_for_target(uri, target)
             except MlflowException as error:
                 # The plan predicts with both models; the local engine scores one alone.
-                if uri != DEFAULT_MODELS[target] or error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                if (uri != DEFAULT_MODEL_URIS[target]
+                        or error.error_code != "RESOURCE_DOES_NOT_EXIST"):
                     raise
                 raise ExoqcInputError(uri, f"no {target} model is registered: the Spark "
                                       "engine scores both targets (train one, or score "
@@ -411,7 +412,6 @@ def _score_schema(prediction_types: dict[str, StructType], columns: tuple[str, .
         StructType,
     )
 
-    from exoqc.inference.score import SCORE_COLUMNS
 
     purity = {f.name: f.dataType for f in prediction_types["purity"].fields}
     potency = {f.name: f.dataType for f in prediction_types["potency"].fields}
@@ -493,7 +493,7 @@ def score_spark(
 
     One row per ``preps`` record in ``preps`` order (a record whose prep_id an earlier one
     used is an error row, as in the local engine), the columns of the scores file
-    (:data:`exoqc.inference.score.SCORE_COLUMNS`, then the predicted readouts), the
+    (:data:`exoqc.contracts.SCORE_COLUMNS`, then the predicted readouts), the
     values the local engine gives. ``dls_root``: the folder the ``dls_file`` paths are
     relative to, readable by the driver and every executor at the same path (a shared
     mount). The input schema is in this module's docstring. The record tables are read

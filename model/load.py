@@ -21,6 +21,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from exoqc import __version__
+from exoqc.contracts import version_uri
 from exoqc.model.predictor import ExoqcPredictor, ModelIntegrityError, sha256_of
 
 MODEL_CODE = Path(__file__).with_name("model_code.py")
@@ -76,7 +77,7 @@ def load_model(uri: str) -> LoadedModel:
                 f"{name} version {version} has no '{META_SHA_TAG}' tag: it was not registered "
                 "by exoqc, or its registration did not complete"
             )
-        source = f"models:/{name}/{version}"
+        source = version_uri(name, version)
     elif not Path(uri).exists():
         source = uri
     # Everything is read into memory: a downloaded copy is not kept.

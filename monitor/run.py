@@ -25,10 +25,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
+from exoqc.contracts import DEFAULT_MODEL_URIS
 from exoqc.dataset import PRODUCTION_DATE, load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
-from exoqc.inference.score import DEFAULT_MODELS, Scorer, ScoreSettings
+from exoqc.inference.score import Scorer, ScoreSettings
 from exoqc.monitor.charts import DEFAULT_RULES, EWMA_L, RULES, ControlChart
 from exoqc.monitor.drift import DriftWindow, drift_windows
 from exoqc.spec import Spec
@@ -76,8 +77,8 @@ class MonitorSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    purity_model: str = DEFAULT_MODELS["purity"]
-    potency_model: str = DEFAULT_MODELS["potency"]
+    purity_model: str = DEFAULT_MODEL_URIS["purity"]
+    potency_model: str = DEFAULT_MODEL_URIS["potency"]
     baseline_n: int = Field(30, ge=2, description="first N released batches")
     baseline_from: dt.date | None = None
     baseline_to: dt.date | None = None

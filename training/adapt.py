@@ -39,6 +39,7 @@ from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 
+from exoqc.contracts import PRIMARY_METRIC
 from exoqc.model.predictor import Calibration
 from exoqc.training import baselines, evaluate
 from exoqc.training.fit import ModelKind, booster_params, to_matrix
@@ -59,7 +60,6 @@ POOL_REFERENCE_ROWS = 400
 to carry the reference's structure; more makes each CV fit slower without changing the
 choice in the benchmark."""
 
-PRIMARY_METRIC: dict[str, str] = {"purity": "macro_f1", "potency": "roc_auc"}
 
 _LAB_HYPER = {"max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1.0,
               "subsample": 0.9, "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 0.0}

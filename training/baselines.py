@@ -36,7 +36,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-PURITY_LABELS = ("high", "medium", "low")
+from exoqc.contracts import PURITY_CLASSES
+
 Z_AVERAGE = "dls_z_average_nm"
 PDI = "dls_pdi"
 LOG10_RATIO = "log10_particles_per_ug"
@@ -54,15 +55,15 @@ def _columns(X: pd.DataFrame, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def _labels(y) -> np.ndarray:
     labels = np.asarray(y, dtype=object)
-    unknown = sorted({str(v) for v in labels} - set(PURITY_LABELS))
+    unknown = sorted({str(v) for v in labels} - set(PURITY_CLASSES))
     if unknown:
         raise ValueError(f"unknown purity label(s) {', '.join(unknown)}: expected "
-                         f"{', '.join(PURITY_LABELS)}")
+                         f"{', '.join(PURITY_CLASSES)}")
     return labels
 
 
 def _codes(labels: np.ndarray) -> np.ndarray:
-    return np.searchsorted(np.array(sorted(PURITY_LABELS)), labels.astype(str))
+    return np.searchsorted(np.array(sorted(PURITY_CLASSES)), labels.astype(str))
 
 
 def _macro_f1(true_codes: np.ndarray, predicted_codes: np.ndarray) -> np.ndarray:
@@ -116,14 +117,14 @@ class MisevRuleClassifier(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _label_codes(points: np.ndarray) -> np.ndarray:
-        order = np.array(sorted(PURITY_LABELS))
+        order = np.array(sorted(PURITY_CLASSES))
         high, low, medium = (np.flatnonzero(order == c)[0] for c in ("high", "low", "medium"))
         return np.where(points >= 3, high, np.where(points == 2, medium, low))
 
     def fit(self, X: pd.DataFrame, y) -> MisevRuleClassifier:
         cols = _columns(X, (PDI, Z_AVERAGE, LOG10_RATIO))
         labels = _labels(y)
-        self.classes_ = np.array(PURITY_LABELS, dtype=object)
+        self.classes_ = np.array(PURITY_CLASSES, dtype=object)
         self.pdi_max_ = self.pdi_max
         self.z_average_min_nm_ = self.z_average_min_nm
         self.z_average_max_nm_ = self.z_average_max_nm
@@ -171,7 +172,7 @@ class MisevRuleClassifier(ClassifierMixin, BaseEstimator):
             )
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        order = np.array(sorted(PURITY_LABELS), dtype=object)
+        order = np.array(sorted(PURITY_CLASSES), dtype=object)
         return order[self._label_codes(self.points(X))]
 
 
@@ -195,7 +196,7 @@ class ParticleProteinRatioClassifier(ClassifierMixin, BaseEstimator):
     @staticmethod
     def _label_codes(log_ratio: np.ndarray, log_low: np.ndarray, log_high: np.ndarray,
                      missing_code: int) -> np.ndarray:
-        order = np.array(sorted(PURITY_LABELS))
+        order = np.array(sorted(PURITY_CLASSES))
         high, low, medium = (np.flatnonzero(order == c)[0] for c in ("high", "low", "medium"))
         with np.errstate(invalid="ignore"):
             codes = np.where(log_ratio >= log_high, high,
@@ -205,7 +206,7 @@ class ParticleProteinRatioClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y) -> ParticleProteinRatioClassifier:
         ratio = _columns(X, (LOG10_RATIO,))[LOG10_RATIO]
         labels = _labels(y)
-        self.classes_ = np.array(PURITY_LABELS, dtype=object)
+        self.classes_ = np.array(PURITY_CLASSES, dtype=object)
         without = labels[np.isnan(ratio)]
         pool = without if without.size else labels
         values, counts = np.unique(pool.astype(str), return_counts=True)
@@ -226,7 +227,7 @@ class ParticleProteinRatioClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "classes_")
         ratio = _columns(X, (LOG10_RATIO,))[LOG10_RATIO]
-        order = np.array(sorted(PURITY_LABELS), dtype=object)
+        order = np.array(sorted(PURITY_CLASSES), dtype=object)
         missing_code = int(_codes(np.array([self.missing_label_]))[0])
         return order[self._label_codes(ratio, math.log10(self.low_max_particles_per_ug_),
                                        math.log10(self.high_min_particles_per_ug_),
@@ -237,7 +238,7 @@ class PurityRuleBaseline(ClassifierMixin, BaseEstimator):
     """A purity rule as a baseline for the purity model: class positions in, one-hot
     probabilities in the model's class order out (a rule is certain of its answer)."""
 
-    def __init__(self, rule: ClassifierMixin, classes: tuple[str, ...] = PURITY_LABELS) -> None:
+    def __init__(self, rule: ClassifierMixin, classes: tuple[str, ...] = PURITY_CLASSES) -> None:
         self.rule = rule
         self.classes = classes
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from exoqc import __version__, input_report, tracking
 from exoqc.config import Settings, get_settings
+from exoqc.contracts import PRIMARY_METRIC, TARGETS, Target
 from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES, Dataset, load_dataset
 from exoqc.features import build_features, catalog_frame, label_of
 from exoqc.features.groups import mask_groups
@@ -56,9 +57,6 @@ from exoqc.training.split import batch_groups, cv_folds, heldout_split
 from exoqc.training.tune import SearchResult, TrialOutcome, search
 from exoqc.ui import run_route
 
-Target = Literal["purity", "potency"]
-TARGETS: tuple[Target, ...] = ("purity", "potency")
-PRIMARY_METRIC: dict[str, str] = {"purity": "macro_f1", "potency": "roc_auc"}
 LABEL_COLUMN: dict[str, str] = {"purity": "purity_class", "potency": "potency_class"}
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from exoqc import __version__, tracking
+from exoqc.contracts import PRIMARY_METRIC
 from exoqc.dataset import LABEL_VALUES, Dataset
 from exoqc.features import catalog_frame
 from exoqc.model.conformal import fit_conformal
@@ -53,7 +54,7 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
     """Train, choose, explain and register one target on a lab's small dataset."""
     column = LABEL_COLUMN[target]
     classes = LABEL_VALUES[column]
-    metric = adapt.PRIMARY_METRIC[target]
+    metric = PRIMARY_METRIC[target]
     labelled = dataset.preps[column].dropna()
     x = features.loc[labelled.index]
     y = labelled.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)

@@ -28,6 +28,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from exoqc import __version__
+from exoqc.contracts import version_uri
 from exoqc.model.load import (
     META_SHA_TAG,
     MODEL_ARTIFACT_NAME,
@@ -90,7 +91,7 @@ def log_and_register(
                                        tags={META_SHA_TAG: meta_sha})
     version = str(registered.version)
     try:
-        load_model(f"models:/{registered_name}/{version}")
+        load_model(version_uri(registered_name, version))
     except ModelIntegrityError:
         MlflowClient().delete_model_version(registered_name, version)
         raise
@@ -140,7 +141,7 @@ def _decide_champion(registered_name: str, new_version: str, new_score: float, m
         promoted, reason = True, "no champion yet"
     else:
         try:
-            champion = load_model(f"models:/{registered_name}/{current.version}")
+            champion = load_model(version_uri(registered_name, current.version))
             previous_score = float(score_champion(champion.predictor))
         except (ModelIntegrityError, ValueError, MlflowException) as exc:
             promoted = True

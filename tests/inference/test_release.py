@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from exoqc.cli import app
+from exoqc.contracts import RELEASE_COLUMNS, SCORE_COLUMNS
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
-from exoqc.inference.release import RELEASE_COLUMNS, assay_priority, decide
-from exoqc.inference.score import SCORE_COLUMNS, Scorer, ScoreSettings
+from exoqc.inference.release import assay_priority, decide
+from exoqc.inference.score import Scorer, ScoreSettings
 from exoqc.model.conformal import fit_conformal
 from exoqc.model.predictor import ModelSpec
 from exoqc.simulate import simulate_cohort

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 from exoqc import tracking
 from exoqc.cli import app
+from exoqc.contracts import SCORE_COLUMNS
 from exoqc.dataset import load_dataset
 from exoqc.features import FEATURE_CATALOG, build_features
-from exoqc.inference.score import SCORE_COLUMNS, Scorer, ScoreSettings, score
+from exoqc.inference.score import Scorer, ScoreSettings, score
 from exoqc.simulate import simulate_cohort
 
 UNKNOWN_MARKER = "XYZ-99"

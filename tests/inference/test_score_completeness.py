@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exoqc.inference.score import SCORE_COLUMNS, Scorer, ScoreSettings, score
+from exoqc.contracts import SCORE_COLUMNS
+from exoqc.inference.score import Scorer, ScoreSettings, score
 from exoqc.simulate import simulate_cohort
 from tests.properties import property_settings
 

@@ -20,11 +20,12 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from exoqc.cli import app
+from exoqc.contracts import SCORE_COLUMNS
 from exoqc.dataset import load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.inference import spark as spark_engine
-from exoqc.inference.score import SCORE_COLUMNS, ScoreSettings, score
+from exoqc.inference.score import ScoreSettings, score
 from exoqc.simulate import simulate_cohort
 from tests import services
 
