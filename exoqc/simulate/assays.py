@@ -9,12 +9,17 @@ two labels.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from exoqc.simulate.composition import Composition, lognormal_spread
 from exoqc.simulate.dls import DIAMETER_GRID_NM, mie_intensity_table, size_distribution
 from exoqc.simulate.parameters import POPULATION_INDEX as POP
+
+if TYPE_CHECKING:  # world.py takes its reference values from this module
+    from exoqc.simulate.world import World
 
 # --- NTA ------------------------------------------------------------------------------
 NTA_WAVELENGTH_NM = 488.0  # NanoSight NS300 blue laser module
@@ -209,12 +214,12 @@ def marker_abundance(comp: Composition) -> np.ndarray:
 
 
 def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFrame,
-                    batch_index: np.ndarray, rng: np.random.Generator, panel: str | None = None
+                    batch_index: np.ndarray, rng: np.random.Generator, world: World
                     ) -> tuple[pd.DataFrame, pd.Series]:
     """markers.csv rows (prep_id, marker, intensity, assay, run, unit) and each batch's panel.
 
-    ``panel`` (a key of :data:`PANELS`): every batch uses it, as a production lab's SOP
-    does; by default each batch draws its panel.
+    Every batch uses ``world.marker_panel`` when it is set, as a production lab's SOP does;
+    otherwise each batch draws its panel from ``world.panel_probabilities``.
     """
     abundance = marker_abundance(comp)
     total_protein = comp.protein_ug_per_ml.sum(axis=1)
@@ -229,9 +234,10 @@ def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFra
                         strict=True))
     detectability = dict(zip(PANEL_MARKERS, lognormal_spread(lab, 0.7, len(PANEL_MARKERS)),
                              strict=True))
-    panel_of_batch = (np.full(len(batches), panel) if panel is not None else
-                      rng.choice(list(PANEL_PROBABILITIES), len(batches),
-                                 p=list(PANEL_PROBABILITIES.values())))
+    panel_of_batch = (np.full(len(batches), world.marker_panel)
+                      if world.marker_panel is not None else
+                      rng.choice(list(world.panel_probabilities), len(batches),
+                                 p=list(world.panel_probabilities.values())))
     rows: list[tuple[str, str, str, str, str, str]] = []
     for b, panel in enumerate(panel_of_batch):
         members = np.flatnonzero(batch_index == b)
@@ -240,8 +246,9 @@ def measure_markers(comp: Composition, counts: pd.DataFrame, batches: pd.DataFra
             continue
         assay, markers = PANELS[panel]
         spelling = {m: m if assay == "ms" else str(rng.choice(MARKER_NAMES[m])) for m in markers}
-        batch = batches.at[b, "batch"]
-        per_ug = abundance[np.ix_(members, [PANEL_MARKERS.index(m) for m in markers])]
+        batch = str(batches.at[b, "batch"])
+        columns = np.array([PANEL_MARKERS.index(m) for m in markers])
+        per_ug = abundance[np.ix_(members, columns)]
         if assay == "ms":
             runs = [(f"{batch}-MS1", members, _proteomics(
                 per_ug * np.array([detectability[m] for m in markers]), rng))]
@@ -366,7 +373,7 @@ def measure_cargo(comp: Composition, batches: pd.DataFrame, batch_index: np.ndar
 # --- function ---------------------------------------------------------------------------
 
 def potency(comp: Composition, measured_protein: np.ndarray, batch_index: np.ndarray,
-            rng: np.random.Generator) -> pd.DataFrame:
+            rng: np.random.Generator, world: World) -> pd.DataFrame:
     """Latent potency, the seven readouts (fold change vs control) and ``potency_class``.
 
     Cells receive 50 µg/mL of total protein as measured by the lab's BCA. Effects (log2 fold):
@@ -386,7 +393,7 @@ def potency(comp: Composition, measured_protein: np.ndarray, batch_index: np.nda
     loading = p["let7_loading"].to_numpy()
 
     def h(x: np.ndarray) -> np.ndarray:
-        return x / (x + EV_EC50_UG_PER_ML)
+        return x / (x + world.ev_ec50_ug_per_ml)
 
     serum = dose * share[:, [POP[k] for k in ("serum_protein", "hdl", "ldl", "vldl")]].sum(axis=1)
     serum_boost = serum / (serum + 20.0)
@@ -411,7 +418,7 @@ def potency(comp: Composition, measured_protein: np.ndarray, batch_index: np.nda
     folds = pd.DataFrame({k: np.round(2.0 ** v, 3) for k, v in log2.items()})
     folds = folds.clip(lower=0.001)
     composite = sum(sign * np.log2(folds[k]) for k, sign in READOUT_SIGNS.items()) / 7
-    folds["potency_class"] = np.where(composite >= POTENCY_MIN, "potent", "subpotent")
+    folds["potency_class"] = np.where(composite >= world.potency_min, "potent", "subpotent")
     folds["potency_composite"] = composite
     folds["effective_ev_dose_ug_per_ml"] = effective
     return folds

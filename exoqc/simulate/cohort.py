@@ -21,9 +21,10 @@ from exoqc.features.dls.physics import scattering_vector_per_m
 from exoqc.simulate import assays, dls, nta
 from exoqc.simulate import parameters as par
 from exoqc.simulate.composition import Composition, sample_composition
+from exoqc.simulate.labs import LabProfile, lab_profile
+from exoqc.simulate.world import World
 
 TRUTH_FILE = "simulation_truth.csv"
-CELL_TYPE = "DASC"  # deer antler stem cells
 
 # How a lab writes its isolation method (the loader maps these to the DESIGN names).
 _METHOD_SPELLINGS = {
@@ -32,16 +33,6 @@ _METHOD_SPELLINGS = {
     "peg": ("peg", "PEG", "polymer precipitation"),
     "immunoaffinity": ("immunoaffinity", "immunocapture"),
 }
-# DLS lab setups: most labs export Zetasizer tables; some a generic CSV from another
-# instrument (a 90° instrument at 640 nm such as the NanoBrook 90Plus, or a 173° one).
-DLS_MISSING = 0.10
-GENERIC_CSV_SHARE = 0.15
-ZETASIZER = ("zetasizer", 632.8, 173.0)
-GENERIC_GEOMETRIES = ((640.0, 90.0), (632.8, 173.0))
-TEMPERATURES_C = (25.0, 20.0, 37.0)
-TEMPERATURE_PROBABILITIES = (0.85, 0.07, 0.08)
-REPLICATES = (2, 3, 4, 5, 6)
-REPLICATE_PROBABILITIES = (0.10, 0.70, 0.10, 0.05, 0.05)
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 
@@ -75,11 +66,12 @@ def _prepare_folder(out_dir: Path) -> None:
 
 
 def simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float = 0.0,
-                    lab: object = None, lab_seed: int | None = None) -> Path:
+                    lab: str | LabProfile | None = None, lab_seed: int | None = None) -> Path:
     """Simulate ``n_preps`` labelled preparations and write them as a prep dataset folder.
 
-    ``lab`` (a name or an ``exoqc.simulate.labs.LabProfile``) or ``lab_seed`` (a random
-    lab) simulate another laboratory; neither: the reference lab.
+    ``lab`` (a name of :data:`~exoqc.simulate.labs.LABS` or a
+    :class:`~exoqc.simulate.labs.LabProfile`) or ``lab_seed`` (a random lab) simulate
+    another laboratory; neither: the reference lab.
 
     Writes ``preps.csv`` (with labels and readouts), ``markers.csv``, ``cargo.csv``, ``dls/``
     (Zetasizer wide exports and generic CSV correlograms) and ``simulation_truth.csv``.
@@ -88,34 +80,27 @@ def simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float = 0
     share of the preparations and the ``nta_file``/``nta_record`` columns; their randomness
     has its own stream, so every other file is the same as without them. Returns ``out_dir``.
     """
-    if lab is None and lab_seed is None:
-        return _simulate_cohort(out_dir, n_preps, seed, nta_share)
-    from exoqc.simulate.labs import LabProfile, applied, lab_profile
-
     profile = lab if isinstance(lab, LabProfile) else lab_profile(lab, lab_seed)
-    with applied(profile):
-        return _simulate_cohort(out_dir, n_preps, seed, nta_share)
-
-
-def _simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float) -> Path:
     if n_preps < 1:
         raise ValueError(f"n_preps must be at least 1, got {n_preps}")
     if not 0.0 <= nta_share <= 1.0:
         raise ValueError(f"nta_share must be between 0 and 1, got {nta_share}")
+    world = profile.world
     out_dir = Path(out_dir)
     _prepare_folder(out_dir)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
-    comp = sample_composition(n_preps, seed, streams[0])
+    comp = sample_composition(n_preps, seed, streams[0], world)
     batch_index = comp.preps["batch_index"].to_numpy()
     n_batches = len(comp.batches)
     counts = assays.measure_counts(comp, batch_index, n_batches, streams[1])
-    markers, panels = assays.measure_markers(comp, counts, comp.batches, batch_index, streams[2])
+    markers, panels = assays.measure_markers(comp, counts, comp.batches, batch_index, streams[2],
+                                             world)
     cargo = assays.measure_cargo(comp, comp.batches, batch_index, streams[3])
     function = assays.potency(comp, counts["bca_reading_ug_per_ml"].to_numpy(), batch_index,
-                              streams[4])
-    dls_truth = _write_dls(out_dir, comp, streams[5])
+                              streams[4], world)
+    dls_truth = _write_dls(out_dir, comp, world, streams[5])
     share = comp.ev_protein_share
-    purity = par.purity_class(share)
+    purity = world.purity_class(share)
     nta_files = None
     if nta_share > 0:
         # The eighth child of the seed: the first seven streams stay what they were.
@@ -123,7 +108,8 @@ def _simulate_cohort(out_dir: Path, n_preps: int, seed: int, nta_share: float) -
         nta_files = nta.write_nta_exports(
             out_dir, comp, counts["nta_threshold_nm"].to_numpy(),
             counts["nta_batch_bias"].to_numpy(), nta_share, nta_rng)
-    _write_preps(out_dir, comp, counts, dls_truth, purity, function, streams[6], nta_files)
+    _write_preps(out_dir, comp, world, counts, dls_truth, purity, function, streams[6],
+                 nta_files)
     markers.to_csv(out_dir / MARKERS_FILE, index=False, lineterminator="\n")
     cargo.to_csv(out_dir / CARGO_FILE, index=False, lineterminator="\n")
     _write_truth(out_dir, comp, counts, share, purity, function, dls_truth,
@@ -138,23 +124,27 @@ def _timestamp(day: int, minutes: float) -> str:
             f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
 
 
-def _write_dls(out_dir: Path, comp: Composition, rng: np.random.Generator) -> pd.DataFrame:
+def _write_dls(out_dir: Path, comp: Composition, world: World,
+               rng: np.random.Generator) -> pd.DataFrame:
     """DLS files of the preparations that have one; per prep: file, format, ideal cumulants."""
     n_batches = len(comp.batches)
     labs = []
+    geometries = world.generic_geometries
     for _ in range(n_batches):
-        if rng.random() < GENERIC_CSV_SHARE:
-            wavelength, angle = GENERIC_GEOMETRIES[rng.integers(len(GENERIC_GEOMETRIES))]
+        if rng.random() < world.generic_csv_share:
+            wavelength, angle = geometries[rng.integers(len(geometries))]
             export = "csv"
         else:
-            export, wavelength, angle = ZETASIZER
+            export, wavelength, angle = par.ZETASIZER
         labs.append(_DLSLab(export, wavelength, angle,
-                            float(rng.choice(TEMPERATURES_C, p=TEMPERATURE_PROBABILITIES)),
+                            float(rng.choice(par.TEMPERATURES_C,
+                                             p=par.TEMPERATURE_PROBABILITIES)),
                             float(rng.uniform(0.65, 0.95))))
     record_counter = rng.integers(1, 400, n_batches)
     mie_tables: dict[tuple[float, float], tuple[np.ndarray, dict[float, int], float]] = {}
     indices = np.unique(comp.refractive_index)
-    out = {"dls_file": [], "dls_format": [], "dls_ideal_z_average_nm": [], "dls_ideal_pdi": []}
+    out: dict[str, list[str | float]] = {
+        "dls_file": [], "dls_format": [], "dls_ideal_z_average_nm": [], "dls_ideal_pdi": []}
     batch_index = comp.preps["batch_index"].to_numpy()
     prep_in_batch = comp.preps.groupby("batch_index").cumcount().to_numpy()
     for i, prep_id in enumerate(comp.preps["prep_id"]):
@@ -174,12 +164,12 @@ def _write_dls(out_dir: Path, comp: Composition, rng: np.random.Generator) -> pd
             dls.DIAMETER_GRID_NM, comp.number_per_ml[i] @ (fraction * mie),
             temperature_k=temperature_k, viscosity_pa_s=dls.water_viscosity_pa_s(temperature_k),
             q_per_m=scattering_vector_per_m(lab.wavelength_nm, lab.angle_deg, dls.WATER_RI))
-        if rng.random() < DLS_MISSING:
+        if rng.random() < par.DLS_MISSING:
             out["dls_file"].append("")
             out["dls_format"].append("")
         else:
             n_records = 1 if lab.export_format == "csv" else int(
-                rng.choice(REPLICATES, p=REPLICATE_PROBABILITIES))
+                rng.choice(par.REPLICATES, p=par.REPLICATE_PROBABILITIES))
             start = 20.0 * prep_in_batch[i]
             records = dls.measure_records(
                 sample_name=prep_id, number_per_ml=comp.number_per_ml[i],
@@ -208,7 +198,7 @@ def _text(values, fmt: str) -> list[str]:
             for v in values]
 
 
-def _write_preps(out_dir: Path, comp: Composition, counts: pd.DataFrame,
+def _write_preps(out_dir: Path, comp: Composition, world: World, counts: pd.DataFrame,
                  dls_truth: pd.DataFrame, purity: np.ndarray, function: pd.DataFrame,
                  rng: np.random.Generator, nta_files: list[str] | None = None) -> None:
     p = comp.preps
@@ -220,7 +210,7 @@ def _write_preps(out_dir: Path, comp: Composition, counts: pd.DataFrame,
         "batch": p["batch"],
         "isolation_method": [spelling_of_batch[b][m]
                              for b, m in zip(p["batch_index"], p["isolation_method"], strict=True)],
-        "cell_type": CELL_TYPE,
+        "cell_type": world.cell_type,
         "donor": p["donor"],
         "passage": [f"P{v}" for v in p["passage"]],
         "particles_per_ml": _text(counts["particles_per_ml"], ".4g"),

@@ -9,6 +9,7 @@ batch-to-batch and preparation-to-preparation spread and occasional failures.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,26 +18,12 @@ from exoqc.simulate import parameters as par
 from exoqc.simulate.parameters import N_POPULATIONS, POPULATIONS
 from exoqc.simulate.parameters import POPULATION_INDEX as P
 
+if TYPE_CHECKING:  # world.py imports assays, which imports this module
+    from exoqc.simulate.world import World
+
 _NM3_TO_CM3 = 1e-21
 _G_TO_UG = 1e6
 MEAN_PREPS_PER_BATCH = 6
-
-
-@dataclass(frozen=True)
-class ProcessOverrides:
-    """The one hook for production histories (:mod:`exoqc.simulate.history`).
-
-    ``batches`` replaces the drawn culture facts (same columns as :func:`sample_batches`);
-    the probabilities replace the reference lab's per-preparation failure rates (a
-    production SOP fixes the column load and storage). ``None`` in
-    :func:`sample_composition` keeps the reference cohort exactly as before.
-    """
-
-    batches: pd.DataFrame
-    sec_overload_probability: float = par.SEC_OVERLOAD_PROBABILITY
-    freeze_thaw_probability: float = par.FREEZE_THAW_PROBABILITY
-    recovery_batch_sigma: float = par.RECOVERY_BATCH_SIGMA
-    recovery_prep_sigma: float = par.RECOVERY_PREP_SIGMA
 
 
 @dataclass
@@ -83,8 +70,9 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float], size) -> np.
     return rng.uniform(bounds[0], bounds[1], size)
 
 
-def sample_batches(n_preps: int, seed: int, rng: np.random.Generator) -> pd.DataFrame:
-    """One row per batch: culture facts shared by all its preparations.
+def sample_batches(n_preps: int, seed: int, rng: np.random.Generator,
+                   world: World) -> pd.DataFrame:
+    """One row per batch of ``world``'s lab: culture facts shared by all its preparations.
 
     Batch ids carry the seed (``B<seed>-0001``) so that cohorts of different seeds never
     share a batch.
@@ -99,12 +87,12 @@ def sample_batches(n_preps: int, seed: int, rng: np.random.Generator) -> pd.Data
     donor_let7 = lognormal_spread(rng, 0.35, n_donors)
     donor = rng.integers(0, n_donors, n_batches)
     passage = rng.integers(3, 11, n_batches)
-    serum_mode = rng.choice(par.SERUM_MODES, n_batches, p=par.SERUM_MODE_PROBABILITIES)
+    serum_mode = rng.choice(par.SERUM_MODES, n_batches, p=world.serum_mode_probabilities)
     methods = np.array(par.ISOLATION_METHODS)
-    primary = rng.choice(methods, n_batches, p=par.ISOLATION_PROBABILITIES)
+    primary = rng.choice(methods, n_batches, p=world.isolation_probabilities)
     # One batch in five compares two isolation methods on the same conditioned medium.
     secondary = np.where(rng.random(n_batches) < 0.2,
-                         rng.choice(methods, n_batches, p=par.ISOLATION_PROBABILITIES), primary)
+                         rng.choice(methods, n_batches, p=world.isolation_probabilities), primary)
     ev_ri = _uniform(rng, par.EV_REFRACTIVE_INDEX_RANGE, n_batches)
     ev_ri = np.round(ev_ri / par.REFRACTIVE_INDEX_STEP) * par.REFRACTIVE_INDEX_STEP
     return pd.DataFrame({
@@ -120,7 +108,7 @@ def sample_batches(n_preps: int, seed: int, rng: np.random.Generator) -> pd.Data
         "low_viability": rng.random(n_batches) < par.LOW_VIABILITY_PROBABILITY,
         "endotoxin": np.where(rng.random(n_batches) < par.ENDOTOXIN_PROBABILITY,
                               rng.uniform(0.3, 1.0, n_batches), 0.0),
-        "ev_median_nm": _uniform(rng, par.SIZE_MEDIAN_NM["sev"], n_batches),
+        "ev_median_nm": _uniform(rng, world.sev_median_nm, n_batches),
         "ev_sigma": _uniform(rng, par.SIZE_SIGMA["sev"], n_batches),
         "ev_refractive_index": ev_ri,
         "ev_protein_density": par.POPULATIONS[0].protein_density_g_per_cm3
@@ -129,18 +117,22 @@ def sample_batches(n_preps: int, seed: int, rng: np.random.Generator) -> pd.Data
         # high) small EVs (Kowal et al., PNAS 2016; Mathieu et al., Nat Commun 2021).
         "endosomal_share": rng.beta(5.0, 3.0, n_batches),
         # Late passages: more EVs per cell, less bioactivity (replicative senescence).
-        "sev_per_ml_cm": par.CM_SEV_PER_ML * lognormal_spread(rng, 0.5, n_batches)
+        "sev_per_ml_cm": world.cm_sev_per_ml * lognormal_spread(rng, 0.5, n_batches)
         * (1 + 0.08 * (passage - 3)),
         "serum_lot": lognormal_spread(rng, 0.3, n_batches),
     })
 
 
-def sample_composition(n_preps: int, seed: int, rng: np.random.Generator,
-                       overrides: ProcessOverrides | None = None) -> Composition:
-    """Batches, then preparations: identifiers, latent facts and particle populations."""
-    batches = sample_batches(n_preps, seed, rng) if overrides is None else overrides.batches
-    freeze_thaw_p = par.FREEZE_THAW_PROBABILITY if overrides is None else (
-        overrides.freeze_thaw_probability)
+def sample_composition(n_preps: int, seed: int, rng: np.random.Generator, world: World,
+                       batches: pd.DataFrame | None = None) -> Composition:
+    """Batches, then preparations: identifiers, latent facts and particle populations.
+
+    ``world``: the lab's culture, isolation and failure rates. ``batches`` (same columns as
+    :func:`sample_batches`) replaces the drawn culture facts, as a production SOP fixes
+    them (:mod:`exoqc.simulate.history`).
+    """
+    if batches is None:
+        batches = sample_batches(n_preps, seed, rng, world)
     b = np.repeat(np.arange(len(batches)), batches["n_preps"].to_numpy())
     batch = batches.iloc[b].reset_index(drop=True)
     n = n_preps
@@ -149,14 +141,13 @@ def sample_composition(n_preps: int, seed: int, rng: np.random.Generator,
         preps=pd.DataFrame(), batches=batches, number_per_ml=np.zeros((n, N_POPULATIONS)),
         **_particle_properties(batch, rng),
     )
-    recovery, sec_overload = _recovery(method, b, len(batches), rng, overrides or
-                                       ProcessOverrides(batches))
+    recovery, sec_overload = _recovery(method, b, len(batches), rng, world)
     concentration = (np.array([par.CONCENTRATION_FACTOR[m] for m in method])
                      * lognormal_spread(rng, 0.25, n))
     number = _conditioned_medium(batch, comp.protein_per_particle_ug, rng) * recovery
     number *= concentration[:, None]
     serum_share_of_aggregates = _aggregate_soluble_protein(comp, number, method, rng)
-    clustered = _freeze_thaw(comp, number, rng, freeze_thaw_p)
+    clustered = _freeze_thaw(comp, number, rng, world.freeze_thaw_probability)
 
     lo, hi = np.array([par.INTEGRITY_RANGE[m] for m in method]).T
     comp.number_per_ml = number
@@ -189,6 +180,8 @@ def _particle_properties(batch: pd.DataFrame, rng: np.random.Generator) -> dict[
     n = len(batch)
     median = np.zeros((n, N_POPULATIONS))
     sigma = np.zeros((n, N_POPULATIONS))
+    # Small EVs are drawn here too and replaced by their batch's below: the draw keeps the
+    # random stream, and so every cohort, as it was.
     for name, k in P.items():
         if name in par.SIZE_MEDIAN_NM:
             median[:, k] = _uniform(rng, par.SIZE_MEDIAN_NM[name], n)
@@ -206,18 +199,17 @@ def _particle_properties(batch: pd.DataFrame, rng: np.random.Generator) -> dict[
 
 
 def _recovery(method: np.ndarray, batch_index: np.ndarray, n_batches: int,
-              rng: np.random.Generator, process: ProcessOverrides
-              ) -> tuple[np.ndarray, np.ndarray]:
+              rng: np.random.Generator, world: World) -> tuple[np.ndarray, np.ndarray]:
     """Recovered fraction of each population: the method's value × batch × prep spread,
     with overloaded SEC columns letting through 10-40 × more soluble protein, HDL and LDL."""
     n = len(method)
     recovery = np.array([[par.RECOVERY[m].get(p.name, 0.0) for p in POPULATIONS]
                          for m in method])
-    recovery *= lognormal_spread(rng, process.recovery_batch_sigma,
+    recovery *= lognormal_spread(rng, world.recovery_batch_sigma,
                                  (n_batches, N_POPULATIONS))[batch_index]
-    recovery *= lognormal_spread(rng, process.recovery_prep_sigma, (n, N_POPULATIONS))
+    recovery *= lognormal_spread(rng, world.recovery_prep_sigma, (n, N_POPULATIONS))
     sec_overload = (np.isin(method, ("sec", "uc_sec"))
-                    & (rng.random(n) < process.sec_overload_probability))
+                    & (rng.random(n) < world.sec_overload_probability))
     overload = np.where(sec_overload, _uniform(rng, par.SEC_OVERLOAD_FACTOR, n), 1.0)
     for name in ("serum_protein", "secreted_protein", "hdl", "ldl"):
         recovery[:, P[name]] *= overload

@@ -30,9 +30,10 @@ Each scenario injects one process change at a known batch (default: the middle o
 ``change_start_batch`` (1-based batch number of the first changed batch; empty for
 ``in_control``) and ``change_start_date``.
 
-The simulator is reached through two hooks only: :class:`~exoqc.simulate.composition.
-ProcessOverrides` (culture facts and failure rates) and ``panel`` of
-:func:`~exoqc.simulate.assays.measure_markers`; the reference cohort is unchanged.
+The SOP is a :class:`~exoqc.simulate.world.World` (:data:`SOP_WORLD`: the reference lab's
+values but failure rates, recovery spread and marker panel) and a table of culture facts
+per batch (``batches`` of :func:`~exoqc.simulate.composition.sample_composition`); the
+reference cohort is unchanged.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ from exoqc.features.dls.mie import scattering_intensity
 from exoqc.features.dls.physics import scattering_vector_per_m
 from exoqc.simulate import assays, dls
 from exoqc.simulate import parameters as par
-from exoqc.simulate.cohort import CELL_TYPE, TRUTH_FILE, _prepare_folder, _text, _timestamp
-from exoqc.simulate.composition import ProcessOverrides, lognormal_spread, sample_composition
+from exoqc.simulate.cohort import TRUTH_FILE, _prepare_folder, _text, _timestamp
+from exoqc.simulate.composition import Composition, lognormal_spread, sample_composition
 from exoqc.simulate.parameters import POPULATION_INDEX as P
+from exoqc.simulate.world import World
 
 SCENARIOS = ("in_control", "serum_lot", "sec_aging", "passage_creep", "dls_instrument")
 START_DATE = pd.Timestamp("2026-01-05")
@@ -66,6 +68,11 @@ PASSAGE_CREEP_BATCHES = 3
 ZETASIZER_SOP = ("zetasizer", 632.8, 173.0, 25.0, 0.85)
 NEW_DLS_INSTRUMENT = ("csv", 640.0, 90.0, 25.0, 0.70)
 _LEAKING = ("serum_protein", "secreted_protein", "hdl", "ldl", "protein_aggregate")
+SOP_WORLD = World(sec_overload_probability=0.0, freeze_thaw_probability=0.0,
+                  recovery_batch_sigma=SOP_RECOVERY_SIGMA, recovery_prep_sigma=0.0,
+                  marker_panel=SOP_PANEL)
+"""The production lab: the reference lab under its SOP (a fixed column load, no
+freeze-thaw, one recovery spread, the MISEV panel for every batch)."""
 
 
 def simulate_history(out_dir: Path, n_batches: int, seed: int, scenario: str = "in_control",
@@ -98,20 +105,18 @@ def simulate_history(out_dir: Path, n_batches: int, seed: int, scenario: str = "
     # k: batches since the change (1 = first changed batch); 0 before it.
     k = np.arange(1, n_batches + 1) - start + 1
     k = np.where((k > 0) & (scenario != "in_control"), k, 0)
-    batches = _sop_batches(n_batches, seed, scenario, k, streams[0])
-    comp = sample_composition(n_batches, seed, streams[0], ProcessOverrides(
-        batches=batches, sec_overload_probability=0.0, freeze_thaw_probability=0.0,
-        recovery_batch_sigma=SOP_RECOVERY_SIGMA, recovery_prep_sigma=0.0))
+    world = SOP_WORLD
+    batches = _sop_batches(n_batches, seed, scenario, k, world, streams[0])
+    comp = sample_composition(n_batches, seed, streams[0], world, batches)
     leak = 1.0 + SEC_AGING_PER_BATCH * k if scenario == "sec_aging" else np.ones(n_batches)
     for name in _LEAKING:
         comp.number_per_ml[:, P[name]] *= leak
     batch_index = np.arange(n_batches)
     counts = assays.measure_counts(comp, batch_index, n_batches, streams[1])
-    markers, _ = assays.measure_markers(comp, counts, batches, batch_index, streams[2],
-                                        panel=SOP_PANEL)
+    markers, _ = assays.measure_markers(comp, counts, batches, batch_index, streams[2], world)
     cargo = assays.measure_cargo(comp, batches, batch_index, streams[3])
     function = assays.potency(comp, counts["protein_ug_per_ml"].to_numpy(), batch_index,
-                              streams[4])
+                              streams[4], world)
     new_instrument = (k > 0) & (scenario == "dls_instrument")
     dls_files, ideal_z = _write_dls(out_dir, comp, new_instrument, streams[5])
     dates = [START_DATE + pd.Timedelta(days=round(DAYS_PER_BATCH * j))
@@ -122,7 +127,7 @@ def simulate_history(out_dir: Path, n_batches: int, seed: int, scenario: str = "
         "batch": comp.preps["batch"],
         "production_date": date_text,
         "isolation_method": SOP_METHOD,
-        "cell_type": CELL_TYPE,
+        "cell_type": world.cell_type,
         "donor": comp.preps["donor"],
         "passage": [f"P{v}" for v in comp.preps["passage"]],
         "particles_per_ml": _text(counts["particles_per_ml"], ".4g"),
@@ -145,7 +150,7 @@ def simulate_history(out_dir: Path, n_batches: int, seed: int, scenario: str = "
     truth["sec_leak_factor"] = leak
     truth["dls_instrument"] = np.where(new_instrument, "new_90deg_csv", "zetasizer_173deg")
     truth["ev_protein_share"] = share
-    truth["purity_class"] = par.purity_class(share)
+    truth["purity_class"] = world.purity_class(share)
     truth["potency_class"] = function["potency_class"]
     truth["potency_composite"] = function["potency_composite"]
     truth["dls_ideal_z_average_nm"] = ideal_z
@@ -153,7 +158,7 @@ def simulate_history(out_dir: Path, n_batches: int, seed: int, scenario: str = "
     return out_dir
 
 
-def _sop_batches(n: int, seed: int, scenario: str, k: np.ndarray,
+def _sop_batches(n: int, seed: int, scenario: str, k: np.ndarray, world: World,
                  rng: np.random.Generator) -> pd.DataFrame:
     """Culture facts of each production batch under the SOP (and the change)."""
     passage = rng.integers(4, 7, n)
@@ -181,13 +186,13 @@ def _sop_batches(n: int, seed: int, scenario: str, k: np.ndarray,
         * lognormal_spread(rng, 0.1, n),
         "endosomal_share": np.clip(rng.normal(0.62, 0.03, n), 0.05, 0.95),
         # The simulator's passage effect on EV release (cohort.sample_batches).
-        "sev_per_ml_cm": par.CM_SEV_PER_ML * lognormal_spread(rng, 0.2, n)
+        "sev_per_ml_cm": world.cm_sev_per_ml * lognormal_spread(rng, 0.2, n)
         * (1 + 0.08 * (passage - 3)),
         "serum_lot": serum_lot,
     })
 
 
-def _write_dls(out_dir: Path, comp, new_instrument: np.ndarray,
+def _write_dls(out_dir: Path, comp: Composition, new_instrument: np.ndarray,
                rng: np.random.Generator) -> tuple[list[str], list[float]]:
     """One DLS export per batch on the SOP instrument (or the new one); file names and the
     ideal (noise-free) Z-average of each batch on the instrument that measured it."""

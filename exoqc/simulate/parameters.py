@@ -105,6 +105,7 @@ CLUSTER_FRACTAL_DIMENSION = 2.1
 CLUSTER_SIGMA = 0.35
 
 # --- Culture: conditioned medium (CM), per mL, 48 h collection ---------------------------
+CELL_TYPE = "DASC"  # deer antler stem cells
 # Cell sEVs: MSC-like cells release 1e3-1e4 EVs per cell and day; 5e5 cells/mL of medium over
 # 48 h gives ~1e9-1e10 per mL.
 CM_SEV_PER_ML = 2.5e9
@@ -205,14 +206,27 @@ FREEZE_THAW_CLUSTERED_SHARE = (0.2, 0.6)  # of the small EVs
 SEC_OVERLOAD_PROBABILITY = 0.15  # per SEC / UC+SEC preparation
 SEC_OVERLOAD_FACTOR = (10.0, 40.0)  # on soluble protein, HDL and LDL recovery
 
+# --- The lab's DLS instruments (per batch) ----------------------------------------------
+# Most labs export Zetasizer tables; some a generic CSV from another instrument (a 90°
+# instrument at 640 nm such as the NanoBrook 90Plus, or a 173° one).
+DLS_MISSING = 0.10  # per preparation
+GENERIC_CSV_SHARE = 0.15
+ZETASIZER = ("zetasizer", 632.8, 173.0)
+GENERIC_GEOMETRIES = ((640.0, 90.0), (632.8, 173.0))
+TEMPERATURES_C = (25.0, 20.0, 37.0)
+TEMPERATURE_PROBABILITIES = (0.85, 0.07, 0.08)
+REPLICATES = (2, 3, 4, 5, 6)
+REPLICATE_PROBABILITIES = (0.10, 0.70, 0.10, 0.05, 0.05)
+
 # --- Labels ------------------------------------------------------------------------------
 # purity: share of EV protein in total protein.
 PURITY_HIGH_MIN = 0.50
 PURITY_LOW_MAX = 0.10
 
 
-def purity_class(ev_protein_share: np.ndarray) -> np.ndarray:
-    """high when ≥ 50 % of the protein is EV protein, low below 10 %, medium between."""
+def purity_class(ev_protein_share: np.ndarray, high_min: float = PURITY_HIGH_MIN,
+                 low_max: float = PURITY_LOW_MAX) -> np.ndarray:
+    """high when ≥ ``high_min`` of the protein is EV protein (reference: 50 %), low below
+    ``low_max`` (10 %), medium between."""
     share = np.asarray(ev_protein_share, dtype=float)
-    return np.where(share >= PURITY_HIGH_MIN, "high",
-                    np.where(share < PURITY_LOW_MAX, "low", "medium"))
+    return np.where(share >= high_min, "high", np.where(share < low_max, "low", "medium"))

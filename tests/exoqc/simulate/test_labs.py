@@ -31,7 +31,7 @@ def test_a_lab_shifts_what_it_says_and_restores_the_reference(tmp_path):
 
 def test_random_labs_differ_by_seed_and_repeat_for_a_seed():
     assert random_lab(7) == random_lab(7)
-    assert random_lab(7).overrides != random_lab(8).overrides
+    assert random_lab(7).world != random_lab(8).world
 
 
 def test_unknown_lab_is_refused_with_the_known_names():
