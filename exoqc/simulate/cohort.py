@@ -1,4 +1,5 @@
-"""Write a simulated, labelled cohort as a prep dataset folder (DESIGN.md input contract).
+"""Write a simulated, labelled cohort as a prep dataset folder (the input format of
+README.md, "Your own data", defined by :mod:`exoqc.dataset`; docs/architecture.md).
 
 Besides the input files, ``simulation_truth.csv`` records the true composition and latent
 facts of each preparation. It is not part of the input contract: the loader ignores it and
@@ -26,7 +27,7 @@ from exoqc.simulate.world import World
 
 TRUTH_FILE = "simulation_truth.csv"
 
-# How a lab writes its isolation method (the loader maps these to the DESIGN names).
+# How a lab writes its isolation method (the loader maps these to exoqc.dataset's names).
 _METHOD_SPELLINGS = {
     "uc": ("uc", "ultracentrifugation", "UC"), "sec": ("sec", "SEC", "size exclusion"),
     "uc_sec": ("uc_sec", "UC+SEC"), "density_gradient": ("density_gradient", "iodixanol"),
