@@ -56,7 +56,15 @@ def main(
     ] = False,
 ) -> None:
     """exoqc: judge exosome preparations from their characterization data."""
+    from exoqc.config import get_settings
+    from exoqc.errors import SettingsError
+
     _exit_on_sigterm()
+    try:  # a bad EXOQC_* variable is named once, before any work
+        get_settings()
+    except SettingsError as error:
+        typer.echo(f"exoqc: {error}", err=True)
+        raise typer.Exit(1) from None
     if not verbose:
         from exoqc.quiet import quiet_libraries
 

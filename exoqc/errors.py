@@ -78,3 +78,12 @@ class DLSFormatError(ExoqcInputError):
 
 class NTAFormatError(ExoqcInputError):
     """An NTA (nanoparticle tracking analysis) export that cannot be read or analysed."""
+
+
+class SettingsError(ExoqcInputError):
+    """An environment variable of the settings (``EXOQC_*``, ``MLFLOW_TRACKING_URI``) that
+    does not hold what its setting expects; ``file`` names the variable."""
+
+
+class LabelError(ExoqcInputError):
+    """Labels in preps.csv that cannot train a model (none, too few batches...)."""

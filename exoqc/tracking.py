@@ -15,7 +15,6 @@ migrations) and moving the ``champion`` alias (read, compare, move). Both run un
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,9 +41,9 @@ and starts to wait for it (tests synchronise processes on it instead of sleeping
 
 def tracking_uri(settings: Settings | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` when set, else the project's SQLite store."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
     settings = settings or get_settings()
+    if settings.mlflow_tracking_uri:
+        return settings.mlflow_tracking_uri
     return f"sqlite:///{settings.mlruns_dir / 'mlflow.db'}"
 
 
