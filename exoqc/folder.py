@@ -2,8 +2,8 @@
 isolation methods and assay readouts exoqc knows, and two checks every table of the folder
 shares (near-miss headers, ragged rows).
 
-The external contract is the shared DESIGN.md ("The prep dataset folder"); docs/architecture.md
-says where each of its sections lives here. :mod:`exoqc.preps` reads preps.csv,
+The folder format is the input contract (README "Your own data"; docs/architecture.md,
+"The contract"). :mod:`exoqc.preps` reads preps.csv,
 :mod:`exoqc.measurements` markers.csv and cargo.csv, :mod:`exoqc.dataset` puts them together.
 """
 

@@ -1,4 +1,4 @@
-"""Write a simulated, labelled cohort as a prep dataset folder (DESIGN.md input contract).
+"""Write a simulated, labelled cohort as a prep dataset folder (the input contract, exoqc.folder).
 
 Besides the input files, ``simulation_truth.csv`` records the true composition and latent
 facts of each preparation. It is not part of the input contract: the loader ignores it and
@@ -25,7 +25,7 @@ from exoqc.simulate.composition import Composition, sample_composition
 TRUTH_FILE = "simulation_truth.csv"
 CELL_TYPE = "DASC"  # deer antler stem cells
 
-# How a lab writes its isolation method (the loader maps these to the DESIGN names).
+# How a lab writes its isolation method (the loader maps these to the contract's names).
 _METHOD_SPELLINGS = {
     "uc": ("uc", "ultracentrifugation", "UC"), "sec": ("sec", "SEC", "size exclusion"),
     "uc_sec": ("uc_sec", "UC+SEC"), "density_gradient": ("density_gradient", "iodixanol"),

@@ -177,7 +177,7 @@ class DLSResult:
         return shares_between(self.diameter_nm, shares, SIZE_CLASS_BOUNDARIES_NM)
 
     def to_json(self) -> dict:
-        """The ``exoqc dls --json`` object of DESIGN.md (NaN written as null)."""
+        """The ``exoqc dls --json`` object of docs/dls.md (NaN written as null)."""
         d10, d50, d90 = self.d_values_nm("intensity")
         out = {
             "file": self.file,

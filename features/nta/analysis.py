@@ -132,7 +132,7 @@ class NTAResult:
         return len(self.videos)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``exoqc nta --json`` object of this sample (DESIGN names; NaN → null)."""
+        """The ``exoqc nta --json`` object of this sample (names of docs/nta.md; NaN → null)."""
         out: dict[str, Any] = {
             "file": self.file, "record": self.record, "sample_name": self.sample_name,
             "instrument": self.instrument,
