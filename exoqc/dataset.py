@@ -128,7 +128,7 @@ class Dataset:
         return self.root / name if isinstance(name, str) and name else None
 
     def has_labels(self, target: str) -> bool:
-        return target in self.preps and self.preps[target].notna().any()
+        return target in self.preps and bool(self.preps[target].notna().any())
 
     def subset(self, prep_ids: list[str]) -> Dataset:
         """The same folder restricted to some preparations (for splits)."""

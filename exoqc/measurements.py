@@ -59,7 +59,7 @@ def _attach_to_preps(table: pd.DataFrame, name: str, known: set[str],
     orphan = ~table["prep_id"].isin(known)
     closest = closest_ids(table.loc[orphan.to_numpy(), "prep_id"].unique(), known)
     for line in table.index[orphan.to_numpy()]:
-        prep_id = table.at[line, "prep_id"]
+        prep_id = str(table.at[line, "prep_id"])
         hint = (f" (closest prep_id there: {quoted(closest[prep_id])})"
                 if closest.get(prep_id) else "")
         problems.append(Problem(
@@ -111,19 +111,23 @@ def load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.Dat
     out["line"] = table.index
 
     resolved = {name: resolve_marker(name) for name in out["marker"].unique()}
-    out["symbol"] = out["marker"].map(lambda n: resolved[n].symbol if resolved[n] else np.nan)
+    out["symbol"] = out["marker"].map(
+        {n: m.symbol if m else np.nan for n, m in resolved.items()})
     out["category"] = out["marker"].map(
-        lambda n: resolved[n].category if resolved[n] else np.nan).astype(float)
-    out["positive"] = out["marker"].map(lambda n: bool(resolved[n] and resolved[n].positive))
-    for pos in out.index[out["symbol"].isna().to_numpy()]:
-        row = out.loc[pos]
-        what = ("empty marker name" if not row["marker"]
-                else f"marker {quoted(row['marker'])} is not in exoqc's vocabulary")
+        {n: m.category if m else np.nan for n, m in resolved.items()}).astype(float)
+    out["positive"] = out["marker"].map(
+        {n: m is not None and m.positive for n, m in resolved.items()})
+    # The index of a table read by read_table is each row's line in the file.
+    for line in out.index[out["symbol"].isna().to_numpy()]:
+        marker = str(out.at[line, "marker"])
+        what = ("empty marker name" if not marker
+                else f"marker {quoted(marker)} is not in exoqc's vocabulary")
         problems.append(Problem(
             MARKERS_FILE,
             f"{what}; measurement ignored (expected an HGNC symbol or common name such as "
             "CD63, TSG101, ALIX, APOA1, calnexin)",
-            line=int(row["line"]), column="marker", prep_id=row["prep_id"], severity="warning",
+            line=int(line), column="marker", prep_id=str(out.at[line, "prep_id"]),
+            severity="warning",
         ))
 
     raw = table["intensity"]
@@ -131,24 +135,24 @@ def load_markers(root: Path, known: set[str], problems: list[Problem]) -> pd.Dat
     values, bad = parse_numbers(raw.where(~not_detected, "0"), delimiter)
     negative = values < 0
     expected = "a number >= 0, 0 or 'ND' for not detected"
-    for pos in out.index[(bad | negative).to_numpy()]:
+    for line in out.index[(bad | negative).to_numpy()]:
         problems.append(Problem(
             MARKERS_FILE,
-            "intensity " + (not_a_number(raw[pos], expected) if bad[pos] else
-                            f"{quoted(raw[pos])} is negative: expected {expected}"),
-            line=int(out.at[pos, "line"]), column="intensity", prep_id=out.at[pos, "prep_id"],
+            "intensity " + (not_a_number(raw[line], expected) if bad[line] else
+                            f"{quoted(raw[line])} is negative: expected {expected}"),
+            line=int(line), column="intensity", prep_id=str(out.at[line, "prep_id"]),
         ))
     out["intensity"] = values.where(~(bad | negative))
     out["detected"] = out["intensity"] > 0
 
     assay = table["assay"].str.lower() if "assay" in table else pd.Series("", index=table.index)
     bad_assay = (assay != "") & ~assay.isin(MARKER_ASSAYS)
-    for pos in out.index[bad_assay.to_numpy()]:
+    for line in out.index[bad_assay.to_numpy()]:
         problems.append(Problem(
             MARKERS_FILE,
-            f"assay {quoted(table.at[pos, 'assay'])} is not known: expected one of "
+            f"assay {quoted(str(table.at[line, 'assay']))} is not known: expected one of "
             f"{', '.join(MARKER_ASSAYS)}",
-            line=int(out.at[pos, "line"]), column="assay", prep_id=out.at[pos, "prep_id"],
+            line=int(line), column="assay", prep_id=str(out.at[line, "prep_id"]),
         ))
     out["assay"] = assay.where(assay != "", UNSPECIFIED_ASSAY)
     out["run"] = table.get("run", "")
@@ -168,11 +172,11 @@ def load_cargo(root: Path, known: set[str], problems: list[Problem]) -> pd.DataF
     raw = table["delta_ct"]
     not_detected = raw.str.lower().isin(NOT_DETECTED)
     values, bad = parse_numbers(raw.where(~not_detected, ""), table.attrs.get("delimiter", ","))
-    for pos in out.index[bad.to_numpy()]:
+    for line in out.index[bad.to_numpy()]:
         problems.append(Problem(
             CARGO_FILE,
-            "delta_ct " + not_a_number(raw[pos], "a ΔCt value, or 'undetermined'"),
-            line=int(out.at[pos, "line"]), column="delta_ct", prep_id=out.at[pos, "prep_id"],
+            "delta_ct " + not_a_number(raw[line], "a ΔCt value, or 'undetermined'"),
+            line=int(line), column="delta_ct", prep_id=str(out.at[line, "prep_id"]),
         ))
     out["delta_ct"] = values
     out["detected"] = ~not_detected & ~bad & values.notna()

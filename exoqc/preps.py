@@ -50,38 +50,33 @@ def load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
     if table.empty:
         raise ExoqcInputError(path, "no preparations: expected one row per preparation")
     delimiter = table.attrs["delimiter"]
-    lines = pd.Series(table.index, index=table.index)
-
-    ids = table["prep_id"].copy()
-    for pos in ids.index[ids == ""]:
-        ids[pos] = f"<no prep_id, line {lines[pos]}>"
-        problems.append(Problem(PREPS_FILE, "empty prep_id: every row needs a unique id",
-                                line=lines[pos], column="prep_id", prep_id=ids[pos]))
-    report_ragged(table, PREPS_FILE, ids, problems)
-    first_line: dict[str, int] = {}
-    keep = pd.Series(True, index=table.index)
-    for pos, prep_id in ids.items():
-        if prep_id in first_line:
-            keep[pos] = False
+    # read_table indexes the rows by their line in the file.
+    ids: dict[int, str] = {int(line): str(cell) for line, cell in
+                           zip(table.index.tolist(), table["prep_id"].tolist(), strict=True)}
+    for line, prep_id in ids.items():
+        if prep_id == "":
+            ids[line] = f"<no prep_id, line {line}>"
+            problems.append(Problem(PREPS_FILE, "empty prep_id: every row needs a unique id",
+                                    line=line, column="prep_id", prep_id=ids[line]))
+    report_ragged(table, PREPS_FILE, pd.Series(ids, dtype=object), problems)
+    line_of: dict[str, int] = {}  # each prep_id's first line; later ones are reported
+    for line, prep_id in ids.items():
+        if prep_id in line_of:
             problems.append(Problem(
                 PREPS_FILE,
-                f"prep_id {quoted(prep_id)} {ALREADY_USED} {first_line[prep_id]}: "
+                f"prep_id {quoted(prep_id)} {ALREADY_USED} {line_of[prep_id]}: "
                 "expected unique ids",
-                line=lines[pos], column="prep_id", prep_id=prep_id,
+                line=line, column="prep_id", prep_id=prep_id,
             ))
         else:
-            first_line[prep_id] = lines[pos]
-    table = table[keep]
-    ids = ids[keep]
-    lines = lines[keep]
+            line_of[prep_id] = line
 
-    preps = table.drop(columns="prep_id")
-    preps.index = pd.Index(ids.to_numpy(), name="prep_id")
-    line_of = pd.Series(lines.to_numpy(), index=preps.index)
+    preps = table.loc[list(line_of.values())].drop(columns="prep_id")
+    preps.index = pd.Index(list(line_of), name="prep_id")
 
     def report(mask: pd.Series, column: str, message) -> None:
-        for prep_id in mask.index[mask.to_numpy()]:
-            problems.append(Problem(PREPS_FILE, message(prep_id), line=int(line_of[prep_id]),
+        for prep_id in map(str, mask.index[mask.to_numpy()]):
+            problems.append(Problem(PREPS_FILE, message(prep_id), line=line_of[prep_id],
                                     column=column, prep_id=prep_id))
 
     for column in (*COUNT_COLUMNS, *ASSAY_READOUTS):
@@ -132,7 +127,7 @@ def load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
 
 
 def _resolve_instrument_files(
-    root: Path, preps: pd.DataFrame, line_of: pd.Series, problems: list[Problem],
+    root: Path, preps: pd.DataFrame, line_of: dict[str, int], problems: list[Problem],
     column: str, folder: str, what: str,
 ) -> None:
     """Check each ``dls_file`` (``nta_file``); without one, take ``dls/<prep_id>.*``
@@ -143,7 +138,7 @@ def _resolve_instrument_files(
         for path in directory.iterdir():
             if path.is_file():
                 by_stem[path.stem].append(f"{folder}/{path.name}")
-    for prep_id, name in preps[column].items():
+    for prep_id, name in zip(map(str, preps.index), preps[column], strict=True):
         if not name:
             candidates = by_stem.get(prep_id, [])
             if len(candidates) == 1:
@@ -159,5 +154,5 @@ def _resolve_instrument_files(
             message = f"{what} file {quoted(name)} not found: expected a path relative to {root}"
         else:
             continue
-        problems.append(Problem(PREPS_FILE, message, line=int(line_of[prep_id]),
-                                column=column, prep_id=prep_id))
+        problems.append(Problem(PREPS_FILE, message, line=line_of[prep_id], column=column,
+                                prep_id=prep_id))

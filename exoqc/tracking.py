@@ -23,6 +23,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from filelock import FileLock, Timeout
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
@@ -126,7 +127,10 @@ def experiment_id(name: str) -> str:
         # Another process created it between the lookup and the creation.
         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
-        return client.get_experiment_by_name(name).experiment_id
+        created = client.get_experiment_by_name(name)
+        if created is None:  # deleted again in between: nothing sensible to return
+            raise
+        return created.experiment_id
 
 
 def log_table_input(frame: pd.DataFrame, source: Path, name: str, context: str,
@@ -139,5 +143,5 @@ def log_table_input(frame: pd.DataFrame, source: Path, name: str, context: str,
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"mlflow\.")
-        dataset = mlflow.data.from_pandas(frame, source=str(source), targets=targets, name=name)
+        dataset = from_pandas(frame, source=str(source), targets=targets, name=name)
         mlflow.log_input(dataset, context=context)
