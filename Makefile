@@ -33,5 +33,6 @@ run: $(INSTALLED)
 # with passwordless sudo; otherwise the script prints the command and those tests skip).
 test: $(TEST_INSTALLED)
 	$(BIN)/ruff check .
+	MYPY=$(BIN)/mypy bash scripts/typecheck.sh
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest

@@ -1,4 +1,5 @@
-"""The ``exoqc`` command: one entry point for every job (see DESIGN.md, "The exoqc command").
+"""The ``exoqc`` command: one entry point for every job (the command contract: README
+"The exoqc command", docs/architecture.md "The contract").
 
 Each subcommand parses its options here and hands over to the module that does the work;
 heavy imports (MLflow, XGBoost, SHAP) happen only inside the subcommand that needs them.
@@ -56,7 +57,15 @@ def main(
     ] = False,
 ) -> None:
     """exoqc: judge exosome preparations from their characterization data."""
+    from exoqc.config import get_settings
+    from exoqc.errors import SettingsError
+
     _exit_on_sigterm()
+    try:  # a bad EXOQC_* variable is named once, before any work
+        get_settings()
+    except SettingsError as error:
+        typer.echo(f"exoqc: {error}", err=True)
+        raise typer.Exit(1) from None
     if not verbose:
         from exoqc.quiet import quiet_libraries
 
@@ -125,7 +134,7 @@ def simulate(
 @app.command()
 def dls(
     files: Annotated[list[Path], typer.Argument(help="DLS exports (Zetasizer, ALV .ASC, CSV).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the DESIGN JSON list.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
     particle_ri: Annotated[
         float, typer.Option("--particle-ri", min=1.0, max=3.0,
                             help="Particle refractive index for volume/number weighting.")
@@ -142,7 +151,7 @@ def nta(
     files: Annotated[
         list[Path], typer.Argument(help="NTA exports (NanoSight ExperimentSummary.csv, "
                                    "ZetaView .txt, CSV).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the DESIGN JSON list.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Analyse NTA files: concentration, size statistics, video agreement and flags per sample."""
     from exoqc.features.nta.report import run_nta_command

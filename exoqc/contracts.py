@@ -16,10 +16,10 @@ TARGETS: tuple[Target, ...] = ("purity", "potency")
 """The two predicted properties, each with its own model."""
 
 PURITY_CLASSES = ("high", "medium", "low")
-"""Purity labels, best first (DESIGN: ``purity_class``)."""
+"""Purity labels, best first (the input contract: ``purity_class``)."""
 
 POTENCY_CLASSES = ("potent", "subpotent")
-"""Potency labels; ``potent`` is the positive class (DESIGN: ``potency_class``)."""
+"""Potency labels; ``potent`` is the positive class (the input contract: ``potency_class``)."""
 
 CLASSES: dict[Target, tuple[str, ...]] = {"purity": PURITY_CLASSES, "potency": POTENCY_CLASSES}
 
@@ -64,4 +64,5 @@ SCORE_COLUMNS = [
     "p_purity_low", "potency_class", "p_potent", "in_domain", "domain_note", "reasons",
     "purity_model", "potency_model", *RELEASE_COLUMNS,
 ]
-"""The DESIGN contract's columns of a scores file, in order; predicted readouts follow them."""
+"""The contract's columns of a scores file (docs/scoring.md), in order; predicted readouts
+follow them."""

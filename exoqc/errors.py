@@ -2,6 +2,11 @@
 
 Every error about a user's file says which file, where in it (line or record) and what
 was expected, so a scientist can fix the export without reading code.
+
+The commands turn :class:`ExoqcInputError` (and its subclasses) into a one-line message and
+exit status 1, and nothing else: any other exception is a bug and keeps its traceback. Code
+that finds a problem in what the user gave (a file, a folder, a label column, an option, an
+environment variable) raises one of these, never a bare ``ValueError``.
 """
 
 from __future__ import annotations
@@ -78,3 +83,12 @@ class DLSFormatError(ExoqcInputError):
 
 class NTAFormatError(ExoqcInputError):
     """An NTA (nanoparticle tracking analysis) export that cannot be read or analysed."""
+
+
+class SettingsError(ExoqcInputError):
+    """An environment variable of the settings (``EXOQC_*``, ``MLFLOW_TRACKING_URI``) that
+    does not hold what its setting expects; ``file`` names the variable."""
+
+
+class LabelError(ExoqcInputError):
+    """Labels in preps.csv that cannot train a model (none, too few batches...)."""

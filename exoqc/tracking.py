@@ -15,7 +15,6 @@ migrations) and moving the ``champion`` alias (read, compare, move). Both run un
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from filelock import FileLock, Timeout
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
@@ -42,9 +42,9 @@ and starts to wait for it (tests synchronise processes on it instead of sleeping
 
 def tracking_uri(settings: Settings | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` when set, else the project's SQLite store."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
     settings = settings or get_settings()
+    if settings.mlflow_tracking_uri:
+        return settings.mlflow_tracking_uri
     return f"sqlite:///{settings.mlruns_dir / 'mlflow.db'}"
 
 
@@ -127,7 +127,10 @@ def experiment_id(name: str) -> str:
         # Another process created it between the lookup and the creation.
         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise
-        return client.get_experiment_by_name(name).experiment_id
+        created = client.get_experiment_by_name(name)
+        if created is None:  # deleted again in between: nothing sensible to return
+            raise
+        return created.experiment_id
 
 
 def log_table_input(frame: pd.DataFrame, source: Path, name: str, context: str,
@@ -140,5 +143,5 @@ def log_table_input(frame: pd.DataFrame, source: Path, name: str, context: str,
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"mlflow\.")
-        dataset = mlflow.data.from_pandas(frame, source=str(source), targets=targets, name=name)
+        dataset = from_pandas(frame, source=str(source), targets=targets, name=name)
         mlflow.log_input(dataset, context=context)

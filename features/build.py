@@ -73,7 +73,7 @@ def build_features(
         errors.setdefault(prep_id, []).append(message)
     nta_done = time.perf_counter()
 
-    # particles_per_ml from the NTA export where preps.csv leaves it empty (DESIGN).
+    # particles_per_ml from the NTA export where preps.csv leaves it empty (README "Your own data").
     composition, composition_warnings = composition_features(
         particles_from_nta(dataset.preps, nta))
     markers, marker_warnings = marker_features(dataset)

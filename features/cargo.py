@@ -72,7 +72,7 @@ def cargo_features(
     other_targets = other.drop_duplicates().sort_values("target").groupby(
         "prep_id", sort=False)["target"].agg(", ".join)
     warnings = {
-        prep_id: [f"{CARGO_FILE}: target(s) {targets} are not model features; not used"]
+        str(prep_id): [f"{CARGO_FILE}: target(s) {targets} are not model features; not used"]
         for prep_id, targets in other_targets.items()
     }
     return frame, warnings

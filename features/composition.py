@@ -4,7 +4,8 @@ The particle-to-protein ratio (NTA particles per µg of BCA protein) is the fiel
 purity metric: free protein and protein aggregates add protein without adding countable
 vesicles, so contaminated preparations have fewer particles per µg (Webber & Clayton,
 J Extracell Vesicles 2013: above ~3e10 particles/µg is high purity, below ~1.5e9 impure).
-The isolation method is one-hot encoded for the methods of DESIGN.md.
+The isolation method is one-hot encoded for the methods of the input contract
+(``exoqc.folder.ISOLATION_METHODS``).
 """
 
 from __future__ import annotations

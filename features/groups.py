@@ -74,7 +74,7 @@ def mask_groups(features: pd.DataFrame, rate: float, seed: int) -> pd.DataFrame:
         keep = rng.choice(np.flatnonzero(had[row]))
         drop[row, keep] = False
     for j, names in enumerate(group_features().values()):
-        columns = [masked.columns.get_loc(n) for n in names if n in masked]
+        columns = [j for j, name in enumerate(masked.columns) if name in names]
         hit = np.flatnonzero(drop[:, j])
         if len(hit) and columns:
             masked.iloc[hit, columns] = np.nan

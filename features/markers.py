@@ -249,7 +249,7 @@ def misev_report(dataset: Dataset) -> pd.DataFrame:
     failed = report.index.isin(list(dataset.errors))
     report.loc[failed, "misev_minimum_met"] = pd.NA
     report["summary"] = [
-        _summary(row, is_failed)
+        _summary(row, bool(is_failed))
         for row, is_failed in zip(report.itertuples(), failed, strict=True)
     ]
     return report
@@ -283,13 +283,14 @@ def _summary(row, failed: bool) -> str:
     return f"MISEV2018 minimum not met: {'; '.join(missing)} ({found}; {controls})."
 
 
+_GROUP_OF_CATEGORY = {1: "transmembrane", 2: "cytosolic", 3: "coisolate",
+                      4: "other_compartment"}
+
+
 def _group_of(category: pd.Series, positive: pd.Series) -> pd.Series:
-    group = pd.Series(np.nan, index=category.index, dtype=object)
-    group[positive & (category == 1)] = "transmembrane"
-    group[positive & (category == 2)] = "cytosolic"
-    group[category == 3] = "coisolate"
-    group[category == 4] = "other_compartment"
-    return group
+    group = category.map(_GROUP_OF_CATEGORY).astype(object)
+    # Categories 1 and 2 count only for EV-positive markers; 3 and 4 whatever the marker.
+    return group.where(positive | ~category.isin([1, 2]), np.nan)
 
 
 def _run_levels(markers: pd.DataFrame) -> pd.DataFrame:

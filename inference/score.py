@@ -12,7 +12,6 @@ markers, NTA, BCA) gets ``status=insufficient`` and no class; the rest is scored
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
 from exoqc import input_report
+from exoqc.config import default_n_jobs
 from exoqc.contracts import DEFAULT_MODEL_URIS, RELEASE_COLUMNS, SCORE_COLUMNS
 from exoqc.dataset import duplicated_rows, load_dataset
 from exoqc.errors import ExoqcInputError
@@ -45,7 +45,7 @@ class ScoreSettings(BaseModel):
 
     purity_model: str = DEFAULT_MODEL_URIS["purity"]
     potency_model: str = DEFAULT_MODEL_URIS["potency"]
-    n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    n_jobs: int = Field(default_factory=default_n_jobs, ge=1)
     n_reasons: int = Field(3, ge=1, le=10)
     max_figures: int = Field(20, ge=0, description="preparations with waterfall figures")
     log_to_mlflow: bool = True

@@ -61,14 +61,14 @@ class ApplicabilityDomain:
             relied_on = pd.Series({c: gain.get(c, 0.0) / total >= MIN_GAIN_SHARE
                                    for c in features.columns})
             measured = measured & relied_on
-        self.low_ = (low - pad)[measured].astype(float).to_dict()
-        self.high_ = (high + pad)[measured].astype(float).to_dict()
+        self.low_ = _by_feature((low - pad)[measured])
+        self.high_ = _by_feature((high + pad)[measured])
         self.max_missing_ = int(np.ceil(features.isna().sum(axis=1).quantile(0.99)))
         methods = [c for c in features.columns if c.startswith(ISOLATION_PREFIX)]
         self.unseen_methods_ = [c for c in methods if not (features[c] == 1).any()]
         known = low.notna()
-        self.q25_ = features.quantile(0.25)[known].astype(float).to_dict()
-        self.q75_ = features.quantile(0.75)[known].astype(float).to_dict()
+        self.q25_ = _by_feature(features.quantile(0.25)[known])
+        self.q75_ = _by_feature(features.quantile(0.75)[known])
         # A fixed random sample of the training split, 4 significant digits: what drift
         # tests compare new batches with (the model carries no other copy of its data).
         sample = features.sample(n=min(REFERENCE_ROWS, len(features)), random_state=0)
@@ -129,6 +129,7 @@ class ApplicabilityDomain:
         high = pd.Series(self.high_)[columns]
         below = values.lt(low, axis=1).to_numpy()
         above = values.gt(high, axis=1).to_numpy()
+        measured = values.to_numpy(dtype=float)
         for i in np.nonzero((below | above).any(axis=1))[0]:
             outside = np.nonzero(below[i] | above[i])[0]
             for j in outside[:MAX_NAMED_FEATURES]:
@@ -136,8 +137,8 @@ class ApplicabilityDomain:
                 side = "below" if below[i, j] else "above"
                 first, last = self.training_range(name)
                 notes[i].append(
-                    f"{label_of(name)} {values.iat[i, j]:.3g} is {side} the training range "
-                    f"({first:.3g} to {last:.3g}) by more than the tolerance "
+                    f"{label_of(name)} {measured[i, j]:.3g} is {side} the "
+                    f"training range ({first:.3g} to {last:.3g}) by more than the tolerance "
                     f"({self.range_tolerance:.0%} of that range)"
                 )
             if len(outside) > MAX_NAMED_FEATURES:
@@ -160,3 +161,8 @@ class ApplicabilityDomain:
             {"in_domain": [not n for n in notes], "domain_note": ["; ".join(n) for n in notes]},
             index=features.index,
         )
+
+
+def _by_feature(values: pd.Series) -> dict[str, float]:
+    """A per-feature statistic as the plain dict the model file stores."""
+    return {str(name): float(value) for name, value in values.items()}

@@ -72,13 +72,18 @@ def run_simulate_history(out_dir: Path, n_batches: int, seed: int, scenario: str
     if scenario not in SCENARIOS:
         raise typer.BadParameter(f"'{scenario}': expected one of {', '.join(SCENARIOS)}",
                                  param_hint="'--history'")
+    # Checked here, by option, so that only a bug is a ValueError from simulate_history.
+    if n_batches < 2:
+        raise typer.BadParameter(f"a history needs at least 2 batches, got {n_batches}",
+                                 param_hint="'--n-preps'")
+    if change_at is not None and change_at > n_batches:
+        raise typer.BadParameter(f"expected at most --n-preps ({n_batches}), got {change_at}",
+                                 param_hint="'--change-at'")
     try:
         root = simulate_history(out_dir, n_batches, seed, scenario, change_at)
     except ExoqcInputError as error:
         typer.echo(f"exoqc simulate: {error}", err=True)
         return 1
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="'--change-at'") from None
     truth = pd.read_csv(root / TRUTH_FILE, dtype=str, keep_default_na=False)
     typer.echo(f"{len(truth)} production batches ({truth['production_date'].iloc[0]} to "
                f"{truth['production_date'].iloc[-1]}) written to {root}")

@@ -15,7 +15,6 @@ batch, the attribute, the rule, and for a predicted attribute the batch's SHAP r
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
+from exoqc.config import default_n_jobs
 from exoqc.contracts import DEFAULT_MODEL_URIS
 from exoqc.dataset import PRODUCTION_DATE, load_dataset
 from exoqc.errors import ExoqcInputError
@@ -87,7 +87,7 @@ class MonitorSettings(BaseModel):
     drift_window: int = Field(20, ge=5)
     family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes "
                                   "and their point-wise tests")
-    n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    n_jobs: int = Field(default_factory=default_n_jobs, ge=1)
     log_to_mlflow: bool = True
     certificates: bool = True
 

@@ -38,7 +38,7 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
                             settings=TrainSettings(n_trials=n_trials, seed=seed, prior=prior,
                                                    validation=validation),
                             progress=progress, notes=notes)
-    except (ExoqcInputError, ValueError) as error:
+    except ExoqcInputError as error:  # a bug (any other error) keeps its traceback
         console.print(f"exoqc train: {error}", style="red", markup=False, highlight=False,
                       soft_wrap=True)
         return 1

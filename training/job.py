@@ -32,9 +32,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from exoqc import __version__, input_report, tracking
-from exoqc.config import Settings, get_settings
+from exoqc.config import Settings, default_n_jobs, get_settings
 from exoqc.contracts import PRIMARY_METRIC, TARGETS, Target
 from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES, Dataset, load_dataset
+from exoqc.errors import LabelError
 from exoqc.features import build_features, catalog_frame, label_of
 from exoqc.features.groups import mask_groups
 from exoqc.model.conformal import fit_conformal
@@ -70,7 +71,7 @@ class TrainSettings(BaseModel):
     n_folds: int = Field(5, ge=2, description="grouped CV folds on the training split")
     test_fraction: float = Field(0.2, gt=0, lt=0.5, description="held-out share, by batch")
     seed: int = 0
-    n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    n_jobs: int = Field(default_factory=default_n_jobs, ge=1)
     shap_max_rows: int = Field(2000, ge=10, description="held-out rows explained globally")
     mask_rate: float = Field(0.15, ge=0, lt=1, description="chance that a training row's "
                              "measurement group (DLS, NTA, BCA, markers, qPCR) is masked")
@@ -115,7 +116,8 @@ def train(
 
     Labels are checked before any work (``training.adapt.plan_target``): a target that
     cannot be trained is skipped with its reason appended to ``notes`` (with what the user
-    should know about the labels of the others); when none can be, ``ValueError``.
+    should know about the labels of the others); when none can be,
+    :class:`~exoqc.errors.LabelError`.
     """
     settings = settings or TrainSettings()
     notes = notes if notes is not None else []
@@ -126,8 +128,8 @@ def train(
     targets = TARGETS if target == "all" else (target,)
     missing = [t for t in targets if not dataset.has_labels(LABEL_COLUMN[t])]
     if missing and len(missing) == len(targets):
-        raise ValueError(
-            f"{dataset.root / 'preps.csv'}: no {', '.join(LABEL_COLUMN[t] for t in missing)} "
+        raise LabelError(
+            dataset.root / "preps.csv", f"no {', '.join(LABEL_COLUMN[t] for t in missing)} "
             "labels: training needs the label column filled for the preparations to learn from"
         )
     plans = _plan(dataset, targets, notes)
@@ -166,9 +168,9 @@ def check_batches(dataset: Dataset, label: str, settings: TrainSettings) -> None
         train_positions, _ = heldout_split(codes, groups, settings.test_fraction, settings.seed)
         cv_folds(codes.iloc[train_positions], groups.iloc[train_positions], settings.n_folds,
                  settings.seed)
-    except ValueError as error:
-        raise ValueError(f"{dataset.root / 'preps.csv'}, column '{label}': {error} "
-                         f"({groups.nunique()} batch(es) labelled in all)") from None
+    except ValueError as error:  # the split's own check: too few batches
+        raise LabelError(dataset.root / "preps.csv", f"{error} ({groups.nunique()} batch(es) "
+                         "labelled in all)", column=label) from None
 
 
 def _plan(dataset: Dataset, targets: tuple[Target, ...], notes: list[str]) -> dict:
@@ -187,7 +189,7 @@ def _plan(dataset: Dataset, targets: tuple[Target, ...], notes: list[str]) -> di
             notes.append(f"{t}: not trained: {plans[t].refusal}")
         notes.extend(f"{t}: {note}" for note in plans[t].notes)
     if not any(p.trainable for p in plans.values()):
-        raise ValueError(f"{dataset.root / 'preps.csv'}: nothing can be trained: "
+        raise LabelError(dataset.root / "preps.csv", "nothing can be trained: "
                          + "; ".join(f"{t}: {p.refusal}" for t, p in plans.items()))
     return plans
 

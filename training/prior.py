@@ -20,6 +20,7 @@ import xgboost as xgb
 
 from exoqc import __version__
 from exoqc.dataset import LABEL_VALUES, load_dataset
+from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.training.adapt import (
     POOL_REFERENCE_ROWS,
@@ -82,8 +83,8 @@ def reference_prior(target: str, cohort: Path, feature_names: list[str], seed: i
                             PRIOR_ROUNDS)
         _atomic(path, lambda p: booster.save_model(str(p)))
     if list(booster.feature_names or []) != list(feature_names):
-        raise ValueError(f"{path}: the cached prior was made with other features; delete "
-                         f"{_cache_dir(cohort)} and train again")
+        raise ExoqcInputError(path, "the cached prior was made with other features; delete "
+                              f"{_cache_dir(cohort)} and train again")
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.permutation(len(features))[:POOL_REFERENCE_ROWS])
     return Prior(booster, features.iloc[rows], positions[rows],

@@ -1,6 +1,6 @@
 """The model registry: log a model from code, register it, move ``champion``, load safely.
 
-Registered models ``exoqc-purity`` and ``exoqc-potency`` (DESIGN). Each version carries
+Registered models ``exoqc-purity`` and ``exoqc-potency`` (``exoqc.contracts``). Each version carries
 the SHA-256 of its ``exoqc_model.json`` as a version tag; that file holds the SHA-256 of
 each booster, so a model is loaded only if every file is the one written at training
 time. Loading never unpickles anything and never runs code from the model folder: the

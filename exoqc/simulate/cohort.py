@@ -1,5 +1,4 @@
-"""Write a simulated, labelled cohort as a prep dataset folder (the input format of
-README.md, "Your own data", defined by :mod:`exoqc.dataset`; docs/architecture.md).
+"""Write a simulated, labelled cohort as a prep dataset folder (the input contract, exoqc.folder).
 
 Besides the input files, ``simulation_truth.csv`` records the true composition and latent
 facts of each preparation. It is not part of the input contract: the loader ignores it and
@@ -27,7 +26,7 @@ from exoqc.simulate.world import World
 
 TRUTH_FILE = "simulation_truth.csv"
 
-# How a lab writes its isolation method (the loader maps these to exoqc.dataset's names).
+# How a lab writes its isolation method (the loader maps these to the contract's names).
 _METHOD_SPELLINGS = {
     "uc": ("uc", "ultracentrifugation", "UC"), "sec": ("sec", "SEC", "size exclusion"),
     "uc_sec": ("uc_sec", "UC+SEC"), "density_gradient": ("density_gradient", "iodixanol"),

@@ -41,7 +41,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
@@ -165,19 +165,20 @@ class DLSResult:
     def d_values_nm(self, weighting: Weighting = "intensity") -> tuple[float, float, float]:
         """(D10, D50, D90) of a distribution; NaN when there is none."""
         shares = self.distribution(weighting)
-        if shares is None:
+        if shares is None or self.diameter_nm is None:
             return (math.nan,) * 3
-        return tuple(float(v) for v in percentile_diameters_nm(self.diameter_nm, shares))
+        d10, d50, d90 = (float(v) for v in percentile_diameters_nm(self.diameter_nm, shares))
+        return d10, d50, d90
 
     def class_shares(self, weighting: Weighting = "intensity") -> NDArray[np.float64]:
         """Shares in the classes of ``SIZE_CLASS_BOUNDARIES_NM`` (5 values; NaN if none)."""
         shares = self.distribution(weighting)
-        if shares is None:
+        if shares is None or self.diameter_nm is None:
             return np.full(len(SIZE_CLASS_BOUNDARIES_NM) + 1, np.nan)
         return shares_between(self.diameter_nm, shares, SIZE_CLASS_BOUNDARIES_NM)
 
     def to_json(self) -> dict:
-        """The ``exoqc dls --json`` object of DESIGN.md (NaN written as null)."""
+        """The ``exoqc dls --json`` object of docs/dls.md (NaN written as null)."""
         d10, d50, d90 = self.d_values_nm("intensity")
         out = {
             "file": self.file,
@@ -225,7 +226,8 @@ class DLSResult:
             },
             "distribution": None if self.diameter_nm is None else {
                 "diameter_nm": self.diameter_nm.tolist(),
-                **{f"{w}_pct": (100 * self.distribution(w)).tolist() for w in WEIGHTINGS},
+                **{f"{w}_pct": None if (shares := self.distribution(w)) is None
+                   else (100 * shares).tolist() for w in WEIGHTINGS},
             },
         }
         return _json_safe(out)
@@ -261,7 +263,7 @@ def analyze_record(
     particle_refractive_index: float = DLS_DEFAULTS.particle_refractive_index,
 ) -> DLSResult:
     """Analyse one record; raises :class:`DLSFormatError` naming file and record if it can't."""
-    common = {
+    common: _Common = {
         "file": record.file,
         "record": record.record,
         "sample_name": record.sample_name,
@@ -294,8 +296,30 @@ def analyze_record(
                      intercept=record.reported_intercept, flags=flags, **common)
 
 
-def _from_correlogram(record: DLSRecord, common: dict, scattering_args: dict) -> DLSResult:
+class _Common(TypedDict):
+    """The fields of a :class:`DLSResult` every source fills the same way."""
+
+    file: str
+    record: int
+    sample_name: str
+    temperature_k: float
+    viscosity_pa_s: float
+    medium_refractive_index: float
+    wavelength_nm: float
+    angle_deg: float
+    particle_refractive_index: float
+    count_rate_kcps: float | None
+    reported_z_average_nm: float | None
+    reported_pdi: float | None
+    reported_intercept: float | None
+    defaults_used: tuple[str, ...]
+
+
+def _from_correlogram(record: DLSRecord, common: _Common,
+                      scattering_args: dict[str, float]) -> DLSResult:
     tau, g2m1 = record.tau_s, record.g2m1
+    if tau is None or g2m1 is None:
+        raise record.error("has no correlation function")
     q = scattering_vector_per_m(record.wavelength_nm, record.angle_deg,
                                 record.medium_refractive_index)
     diameter_at_unit_rate = float(diameter_from_decay_rate_nm(
@@ -358,15 +382,18 @@ def _from_correlogram(record: DLSRecord, common: dict, scattering_args: dict) ->
     )
 
 
-def _from_distribution(record: DLSRecord, common: dict, scattering_args: dict) -> DLSResult:
-    diameters, weights = record.diameter_nm, record.weights
+def _from_distribution(record: DLSRecord, common: _Common,
+                       scattering_args: dict[str, float]) -> DLSResult:
+    diameters, weights, weighting = record.diameter_nm, record.weights, record.weighting
+    if diameters is None or weights is None or weighting is None:
+        raise record.error("has no size distribution")
     try:
         scattering = bin_averaged_scattering(diameters, **scattering_args)
     except ValueError:
         low, high = TABLE_RANGE_NM
         raise record.error(f"sizes {diameters[0]:g}-{diameters[-1]:g} nm: expected sizes "
                            f"within {low:g}-{high:g} nm") from None
-    intensity = to_intensity(diameters, weights, record.weighting, scattering)
+    intensity = to_intensity(diameters, weights, weighting, scattering)
     volume, number, minor = _volume_and_number(diameters, intensity, scattering_args,
                                                scattering)
     z_average, pdi = cumulants_of_intensity_distribution(diameters, intensity)

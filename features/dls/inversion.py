@@ -98,7 +98,8 @@ def _system(tau_bytes: bytes, first_point: int, last_point: int) -> _System:
     kernel[kernel < _KERNEL_FLOOR] = 0.0
     n = decay_rate.size
     smoothing = -2.0 * np.eye(n) + np.eye(n, k=1) + np.eye(n, k=-1)
-    kernel_standard = np.linalg.solve(smoothing.T, kernel.T).T
+    # float64 in, float64 out (numpy's stubs only promise a floating type): no copy.
+    kernel_standard = np.linalg.solve(smoothing.T, kernel.T).T.astype(np.float64, copy=False)
     decaying_rows = np.flatnonzero(kernel.any(axis=1))
     for array in (decay_rate, kernel, smoothing, kernel_standard, decaying_rows):
         array.setflags(write=False)

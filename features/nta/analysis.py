@@ -132,7 +132,7 @@ class NTAResult:
         return len(self.videos)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``exoqc nta --json`` object of this sample (DESIGN names; NaN → null)."""
+        """The ``exoqc nta --json`` object of this sample (names of docs/nta.md; NaN → null)."""
         out: dict[str, Any] = {
             "file": self.file, "record": self.record, "sample_name": self.sample_name,
             "instrument": self.instrument,
@@ -221,7 +221,7 @@ def band_shares(diameter_nm: NDArray, values: NDArray) -> dict[str, float]:
     return dict(zip(BAND_NAMES, (float(s) for s in shares), strict=True))
 
 
-def _cv(values: list[float]) -> float | None:
+def _cv(values: list[float | None]) -> float | None:
     finite = np.array([v for v in values if v is not None and math.isfinite(v)])
     if finite.size < 2 or not finite.mean() > 0:
         return None
@@ -261,12 +261,12 @@ def analyze_sample(sample: NTASample) -> NTAResult:
     d10, d50, d90 = (mean_over_videos(k) for k in ("d10_nm", "d50_nm", "d90_nm"))
     known_frames = [v for v in per_frame if v is not None]
     known_tracks = [v for v in tracks if v is not None]
-    result = {
-        "concentration_per_ml": concentration,
+    statistics = {
         "mean_nm": mean_over_videos("mean_nm"), "mode_nm": mean_over_videos("mode_nm"),
         "sd_nm": mean_over_videos("sd_nm"), "d10_nm": d10, "d50_nm": d50, "d90_nm": d90,
         "span": (d90 - d10) / d50 if d50 > 0 else math.nan,
     }
+    result = {"concentration_per_ml": concentration, **statistics}
     reported = {
         "concentration_per_ml": sample.reported_concentration_per_ml,
         "mean_nm": sample.reported_mean_nm, "mode_nm": sample.reported_mode_nm,
@@ -311,7 +311,7 @@ def analyze_sample(sample: NTASample) -> NTAResult:
         valid_tracks=float(sum(known_tracks)) if known_tracks else None,
         dilution_factor=sample.dilution_factor, reported=reported,
         instrument_warnings=sample.instrument_warnings, flags=tuple(flags),
-        settings=settings, **result)
+        settings=settings, concentration_per_ml=concentration, **statistics)
 
 
 def _disagrees(own: float | None, stated: float | None, tolerance: float) -> bool:
@@ -322,4 +322,4 @@ def _disagrees(own: float | None, stated: float | None, tolerance: float) -> boo
 
 def analyze_file(path: str | Path) -> list[NTAResult]:
     """Every sample of an NTA export, analysed."""
-    return [analyze_sample(sample) for sample in read_nta_file(path)]
+    return [analyze_sample(sample) for sample in read_nta_file(Path(path))]

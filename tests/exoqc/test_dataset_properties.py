@@ -53,10 +53,10 @@ DOT_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+")
 
 
 def expected_number(cell: str, delimiter: str, column: list[str] = ()) -> tuple[str, float]:
-    """("missing" | "bad" | "ok", value) by the input contract (DESIGN.md): an empty cell is
-    not measured; a decimal comma is read only where the delimiter is not a comma; there,
-    ``12.000`` is ambiguous (bad) when its ``column`` has decimal commas, ``1.234.567``
-    always; a measurement is a finite number."""
+    """("missing" | "bad" | "ok", value) by the input contract (README "Your own data"): an
+    empty cell is not measured; a decimal comma is read only where the delimiter is not a
+    comma; there, ``12.000`` is ambiguous (bad) when its ``column`` has decimal commas,
+    ``1.234.567`` always; a measurement is a finite number."""
     text = cell.strip()
     if not text:
         return "missing", math.nan

@@ -13,9 +13,10 @@ from exoqc.errors import DLSFormatError
 from exoqc.features.dls.analysis import analyze_file, analyze_record
 from exoqc.features.dls.readers import DLSRecord
 
-DESIGN_KEYS = {"file", "record", "sample_name", "z_average_nm", "pdi", "intercept",
-               "fit_residual", "peaks", "d10_nm", "d50_nm", "d90_nm", "source",
-               "reported_z_average_nm", "reported_pdi"}
+# The keys every `exoqc dls --json` object has (docs/dls.md, the command contract).
+JSON_KEYS = {"file", "record", "sample_name", "z_average_nm", "pdi", "intercept",
+             "fit_residual", "peaks", "d10_nm", "d50_nm", "d90_nm", "source",
+             "reported_z_average_nm", "reported_pdi"}
 
 
 def _s1_squared(diameter_nm: float) -> float:
@@ -120,7 +121,7 @@ def test_constants_used_are_the_records():
 def test_json_has_the_design_keys_and_no_nan():
     result = _analyze([(80.0, 0.2, 1.0)], seed=13)
     payload = result.to_json()
-    assert set(payload) >= DESIGN_KEYS
+    assert set(payload) >= JSON_KEYS
     assert payload["source"] == "correlogram"
     assert set(payload["peaks"][0]) >= {"diameter_nm", "intensity_pct", "width_nm"}
     assert sum(p["intensity_pct"] for p in payload["peaks"]) == pytest.approx(100.0)

@@ -1,4 +1,4 @@
-"""`exoqc dls FILE... [--json]`: the table, the DESIGN JSON list, exit codes."""
+"""`exoqc dls FILE... [--json]`: the table, the JSON list (docs/dls.md), exit codes."""
 
 from __future__ import annotations
 

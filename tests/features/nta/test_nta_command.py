@@ -1,4 +1,4 @@
-"""`exoqc nta FILE... [--json]`: the table, the DESIGN JSON list, exit codes."""
+"""`exoqc nta FILE... [--json]`: the table, the JSON list (docs/nta.md), exit codes."""
 
 from __future__ import annotations
 
