@@ -199,6 +199,8 @@ def test_every_prep_is_kept_and_every_value_read_as_written_or_reported(tmp_path
     kept_markers = 0
     for row, line in zip(folder["markers"], marker_lines, strict=True):
         prep_id = row["prep_id"].strip()
+        if not any(value.strip() for value in row.values()):
+            continue  # a row of empty cells is a blank line (exoqc.tables.read_table)
         if prep_id not in first:
             assert any(p.file == MARKERS_FILE and p.line == line and p.severity == "warning"
                        for p in dataset.problems)
