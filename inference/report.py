@@ -79,7 +79,7 @@ def batch_summary_figure(scores: pd.DataFrame, explained: dict[str, Explained]) 
     counts_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     counts_ax.margins(y=0.15)
 
-    potency_ax.hist(ok["p_potent"].astype(float), bins=np.linspace(0, 1, 21),
+    potency_ax.hist(ok["p_potent"].astype(float), bins=np.linspace(0, 1, 21).tolist(),
                     color=CLASS_COLOURS["potent"])
     potency_ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
     potency_ax.set_title("Likely functional potency", fontsize=11)
@@ -126,11 +126,11 @@ def _cell(text: object, css: str = "") -> str:
     return f"<td{attribute}>{html.escape(shown)}</td>"
 
 
-def _probability(value: object) -> str:
+def _probability(value: float | None) -> str:
     return "" if pd.isna(value) else f"{float(value):.2f}"
 
 
-def _domain(value: object) -> str:
+def _domain(value: bool | float | None) -> str:
     return "" if pd.isna(value) else ("yes" if bool(value) else "no")
 
 
@@ -183,8 +183,8 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         + (f" ({planned} planned, by assay priority)" if planned else "") + ".")
 
     first = []
-    for prep_id, names in figures.items():
-        row = by_id.loc[prep_id]
+    for prep_id, row in by_id.loc[list(figures)].iterrows():
+        names = figures[str(prep_id)]
         first.append(
             "<tr>" + _cell(prep_id, "id")
             + _cell(row["purity_class"], f"c-{row['purity_class']}")

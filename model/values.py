@@ -4,6 +4,7 @@ colours of its classes: one look for the training run's figures and the scoring 
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ CLASS_COLOURS = {
 }
 """One colour per class in every exoqc figure and report."""
 
-PNG_SAVE_KWARGS = {"dpi": 100, "bbox_inches": "tight", "pad_inches": 0.15}
+PNG_SAVE_KWARGS: dict[str, Any] = {"dpi": 100, "bbox_inches": "tight", "pad_inches": 0.15}
 """``mlflow.log_figure(fig, name, save_kwargs=PNG_SAVE_KWARGS)``: SHAP's plots draw text
 outside their axes (the waterfall's f(x), colour-bar labels) that a default save cuts off."""
 
