@@ -190,7 +190,7 @@ def assay_priority(scores: pd.DataFrame, spec: Spec, budget: int | None) -> pd.S
         return priority
     rows = scores.loc[candidates]
     p = release_probability(rows, spec).where(rows["in_domain"].astype(bool), 0.5)
-    urgency = np.minimum(p, 1.0 - p).fillna(0.5)
+    urgency = pd.Series(np.minimum(p, 1.0 - p), index=rows.index).fillna(0.5)
     size = sum(rows[f"{t}_set"].fillna("").map(
         lambda s: len(s.split(SET_SEPARATOR)) if s else 0) for t in TARGETS)
     order = pd.DataFrame({"urgency": urgency, "size": size, "position": np.arange(len(rows))},

@@ -116,7 +116,8 @@ def cross_validate(
     result does not depend on the number of threads.
     """
     shape = (n_rows,) if output_width == 1 else (n_rows, output_width)
-    workers = max(1, min(int(params.get("nthread", 1)), len(folds)))
+    nthread = params.get("nthread", 1)
+    workers = max(1, min(nthread if isinstance(nthread, int) else 1, len(folds)))
     fold_params = {**params, "nthread": 1} if workers > 1 else params
 
     def run(fold: FoldData) -> tuple[int, float, np.ndarray, xgb.Booster]:
