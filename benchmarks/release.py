@@ -6,9 +6,10 @@ the training never saw, at α = 0.05, 0.1 and 0.2, beside the naive rule "releas
 most probable purity and potency classes are acceptable" (default specification: release
 high purity and potent):
 
-- **reference**: a reference-simulator cohort (seed 7301) split by batch: trained on
-  ``--n-train`` (default 1,000), tested on the ``--n-test`` (1,000) of the other batches;
-  the same models also on a new cohort (seed 7302: new batches and new donors);
+- **reference**: a reference-simulator cohort (``--reference-seed``, default 7301) split by
+  batch: trained on ``--n-train`` (default 1,000), tested on the ``--n-test`` (1,000) of
+  the other batches; the same models also on a new cohort (the next seed: new batches and
+  new donors);
 - **lab, 50 labelled**: a lab cohort (seeds 7311, 7312, ...; ``--lab-preps`` +
   ``--lab-test`` preparations) split by batch: trained on ``--lab-preps`` labelled
   preparations only, tested on the lab's other batches.
@@ -23,7 +24,7 @@ points), wrong-release rate (share of test preparations released although their 
 purity or potency is not acceptable; target ≤ α), the share of each decision and the
 mean set size of each model. Run from the repository root::
 
-    nice -n 10 .venv/bin/python benchmarks/release.py   # 12 min on the shared 2 cores (721 s)
+    nice -n 10 .venv/bin/python benchmarks/release.py   # 12 to 30 min on the shared 2 cores
 """
 
 from __future__ import annotations
@@ -174,9 +175,10 @@ def reference_tables(root: Path, args: argparse.Namespace, jobs: int,
                      tables: list[tuple[str, list[dict[str, float]]]]) -> None:
     """The reference setting: trained on part of a reference cohort, tested on its other
     batches, on a new cohort and (``--cohort``) on the lab's cohort."""
+    seed = args.reference_seed
     reference = load_dataset(simulate_cohort(root / "reference",
-                                             args.n_train + args.n_test, 7301))
-    train_ids, heldout_ids = batches_up_to(reference, args.n_train, 7301)
+                                             args.n_train + args.n_test, seed))
+    train_ids, heldout_ids = batches_up_to(reference, args.n_train, seed)
     print(f"training on {len(train_ids)} reference preps ({args.n_trials} trials)",
           flush=True)
     models = train_models(reference.subset(train_ids), args.n_trials, jobs)
@@ -184,7 +186,7 @@ def reference_tables(root: Path, args: argparse.Namespace, jobs: int,
     tables.append((f"reference: trained on {len(train_ids)} preps, tested on "
                    f"{len(features)} of held-out batches of the same cohort",
                    evaluate(models, features, labels)))
-    new = load_dataset(simulate_cohort(root / "new", args.n_test, 7302))
+    new = load_dataset(simulate_cohort(root / "new", args.n_test, seed + 1))
     features, labels = test_set(new, new.prep_ids, jobs)
     tables.append((f"reference: the same models, tested on a new cohort of "
                    f"{len(features)} (new batches and donors)",
@@ -205,6 +207,8 @@ def main() -> None:
                         help="preparations of the simulated lab cohort to test on")
     parser.add_argument("--lab-repeats", type=int, default=3)
     parser.add_argument("--cohort", type=Path, help="a labelled lab cohort folder")
+    parser.add_argument("--reference-seed", type=int, default=7301,
+                        help="the reference cohort's seed (the new cohort's: this + 1)")
     parser.add_argument("--lab-only", action="store_true",
                         help="only the lab setting (no reference models)")
     args = parser.parse_args()
