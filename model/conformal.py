@@ -25,9 +25,10 @@ which breaks exchangeability (docs/release.md#measured). In CV+ each comparison 
 between scores of one and the same model on preparations it never saw.
 
 **Guarantee.** For a new preparation of true class *k* whose batches are drawn like the
-training batches, ``P(k ∉ set) ≤ α`` for each class separately in the exchangeable,
-stable case; the worst-case finite-sample bound of CV+ is ``1 − 2α`` (Barber et al.
-2021). The guarantee is an average over draws of the training batches: preparations of a
+training batches, ``P(k ∉ set) ≤ α`` for each class separately, approximately: CV+ is
+exact only in the limit of stable fold models, its worst-case finite-sample bound is
+``P(k ∉ set) ≤ 2α`` (Barber et al. 2021), and it was slightly conservative in the
+tests. The guarantee is an average over draws of the training batches: preparations of a
 batch are correlated, so the coverage of one trained model varies with its batches by a
 few points (``benchmarks/release.py``). A class with fewer than ``1/α − 1`` calibration
 preparations cannot be excluded at all (its smallest p-value is ``1/(n_k + 1)``): small
