@@ -6,9 +6,10 @@ the training never saw, at α = 0.05, 0.1 and 0.2, beside the naive rule "releas
 most probable purity and potency classes are acceptable" (default specification: release
 high purity and potent):
 
-- **reference**: a reference-simulator cohort (seed 7301) split by batch: trained on
-  ``--n-train`` (default 1,000), tested on the ``--n-test`` (1,000) of the other batches;
-  the same models also on a new cohort (seed 7302: new batches and new donors);
+- **reference**: a reference-simulator cohort (``--reference-seed``, default 7301) split by
+  batch: trained on ``--n-train`` (default 1,000), tested on the ``--n-test`` (1,000) of
+  the other batches; the same models also on a new cohort (the next seed: new batches and
+  new donors);
 - **lab, 50 labelled**: a lab cohort (seeds 7311, 7312, ...; ``--lab-preps`` +
   ``--lab-test`` preparations) split by batch: trained on ``--lab-preps`` labelled
   preparations only, tested on the lab's other batches.
@@ -23,7 +24,7 @@ points), wrong-release rate (share of test preparations released although their 
 purity or potency is not acceptable; target ≤ α), the share of each decision and the
 mean set size of each model. Run from the repository root::
 
-    nice -n 10 .venv/bin/python benchmarks/release.py   # 12 min on the shared 2 cores (721 s)
+    nice -n 10 .venv/bin/python benchmarks/release.py   # 12 to 30 min on the shared 2 cores
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +43,10 @@ from exoqc.contracts import TARGETS
 from exoqc.dataset import LABEL_VALUES, Dataset, load_dataset
 from exoqc.features import build_features
 from exoqc.inference.release import decide
-from exoqc.model.conformal import ConformalCalibration, coverage_by_class
+from exoqc.model.conformal import REFIT, ConformalCalibration, coverage_by_class
 from exoqc.model.domain import ApplicabilityDomain
 from exoqc.model.load import load_model
+from exoqc.model.predictor import save_model_files
 from exoqc.simulate import simulate_cohort
 from exoqc.spec import ReleaseSpec, Spec
 from exoqc.training.job import TrainSettings, train
@@ -55,8 +58,17 @@ LABELS = {"purity": "purity_class", "potency": "potency_class"}
 
 def train_models(dataset: Dataset, n_trials: int, jobs: int) -> dict:
     results = train(dataset, settings=TrainSettings(n_trials=n_trials, n_jobs=jobs))
-    return {t: load_model(f"models:/exoqc-{t}/{results[t].model_version}").predictor
-            for t in TARGETS}
+    models = {t: load_model(f"models:/exoqc-{t}/{results[t].model_version}").predictor
+              for t in TARGETS}
+    for t, model in models.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            files = save_model_files(Path(tmp), model.spec, model.booster, model.regressor,
+                                     model.fold_boosters)
+            kib = {role: path.stat().st_size / 1024 for role, path in files.items()}
+        folds = sum(v for role, v in kib.items() if role.startswith("conformal_fold"))
+        print(f"  {t} model files: {sum(kib.values()):.0f} KiB, of which the "
+              f"{len(model.fold_boosters)} fold boosters {folds:.0f} KiB", flush=True)
+    return models
 
 
 def batches_up_to(dataset: Dataset, n_preps: int, seed: int) -> tuple[list[str], list[str]]:
@@ -74,8 +86,15 @@ def batches_up_to(dataset: Dataset, n_preps: int, seed: int) -> tuple[list[str],
 
 def evaluate(models: dict, features: pd.DataFrame, labels: dict[str, np.ndarray]
              ) -> list[dict[str, float]]:
-    """One row of figures per α for the conformal decision, and one for the naive rule."""
+    """One row of figures per α for the conformal decision (CV+, the fold boosters), one
+    per α for the previous method (the same out-of-fold scores against the refitted
+    booster's), and one for the naive rule."""
     proba = {t: models[t].predict_proba(features) for t in TARGETS}
+    start = time.perf_counter()
+    fold_proba = {t: models[t].conformal_probabilities(features) for t in TARGETS}
+    fold_s = time.perf_counter() - start
+    print(f"  conformal fold boosters: {fold_s:.2f} s for {len(features)} preps, both "
+          "models", flush=True)
     specs = {t: models[t].spec for t in TARGETS}
     in_domain = ApplicabilityDomain.from_dict(specs["purity"].domain).check(features)[
         "in_domain"]
@@ -84,18 +103,28 @@ def evaluate(models: dict, features: pd.DataFrame, labels: dict[str, np.ndarray]
     acceptable = {t: np.isin(np.asarray(specs[t].classes)[labels[t]], accept[t])
                   for t in TARGETS}
     bad = ~(acceptable["purity"] & acceptable["potency"])
+    calibrations = {t: ConformalCalibration.from_dict(specs[t].conformal) for t in TARGETS}
+    # The previous method: all out-of-fold scores against the refitted booster's scores.
+    refit = {t: ConformalCalibration((calibrations[t].scores,), method=REFIT)
+             for t in TARGETS}
+    refit_specs = {t: replace(specs[t], conformal=refit[t].to_dict()) for t in TARGETS}
     rows = []
-    for alpha in ALPHAS:
-        row: dict[str, float] = {"rule": f"conformal α={alpha:g}"}
-        for t in TARGETS:
-            sets = ConformalCalibration.from_dict(specs[t].conformal).sets(proba[t], alpha)
-            coverage = coverage_by_class(sets, labels[t])
-            row.update({f"cov_{c}": v for c, v in zip(specs[t].classes, coverage, strict=True)})
-            row[f"size_{t}"] = float(sets.sum(axis=1).mean())
-        decided = decide(proba, specs, in_domain, pd.DataFrame(index=features.index),
-                         Spec(release=ReleaseSpec(alpha=alpha)))["decision"].to_numpy()
-        row.update(_decision_figures(decided, bad))
-        rows.append(row)
+    for name, calibration, inputs, model_specs in (
+            ("conformal", calibrations, fold_proba, specs),
+            ("previous (refit)", refit, proba, refit_specs)):
+        for alpha in ALPHAS:
+            row: dict[str, float] = {"rule": f"{name} α={alpha:g}"}
+            for t in TARGETS:
+                sets = calibration[t].sets(inputs[t], alpha)
+                coverage = coverage_by_class(sets, labels[t])
+                row.update({f"cov_{c}": v
+                            for c, v in zip(specs[t].classes, coverage, strict=True)})
+                row[f"size_{t}"] = float(sets.sum(axis=1).mean())
+            decided = decide(inputs, model_specs, in_domain,
+                             pd.DataFrame(index=features.index),
+                             Spec(release=ReleaseSpec(alpha=alpha)))["decision"].to_numpy()
+            row.update(_decision_figures(decided, bad))
+            rows.append(row)
     naive = np.where(
         np.isin(np.asarray(specs["purity"].classes)[proba["purity"].argmax(1)],
                 accept["purity"])
@@ -141,6 +170,33 @@ def print_table(title: str, rows: list[dict[str, float]]) -> None:
             for c in columns) + " |")
 
 
+def reference_tables(root: Path, args: argparse.Namespace, jobs: int,
+                     lab_dataset: Dataset | None,
+                     tables: list[tuple[str, list[dict[str, float]]]]) -> None:
+    """The reference setting: trained on part of a reference cohort, tested on its other
+    batches, on a new cohort and (``--cohort``) on the lab's cohort."""
+    seed = args.reference_seed
+    reference = load_dataset(simulate_cohort(root / "reference",
+                                             args.n_train + args.n_test, seed))
+    train_ids, heldout_ids = batches_up_to(reference, args.n_train, seed)
+    print(f"training on {len(train_ids)} reference preps ({args.n_trials} trials)",
+          flush=True)
+    models = train_models(reference.subset(train_ids), args.n_trials, jobs)
+    features, labels = test_set(reference, heldout_ids, jobs)
+    tables.append((f"reference: trained on {len(train_ids)} preps, tested on "
+                   f"{len(features)} of held-out batches of the same cohort",
+                   evaluate(models, features, labels)))
+    new = load_dataset(simulate_cohort(root / "new", args.n_test, seed + 1))
+    features, labels = test_set(new, new.prep_ids, jobs)
+    tables.append((f"reference: the same models, tested on a new cohort of "
+                   f"{len(features)} (new batches and donors)",
+                   evaluate(models, features, labels)))
+    if lab_dataset is not None:
+        features, labels = test_set(lab_dataset, lab_dataset.prep_ids, jobs)
+        tables.append((f"reference models on the lab cohort {args.cohort} "
+                       f"({len(features)} preps)", evaluate(models, features, labels)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=1000)
@@ -151,6 +207,10 @@ def main() -> None:
                         help="preparations of the simulated lab cohort to test on")
     parser.add_argument("--lab-repeats", type=int, default=3)
     parser.add_argument("--cohort", type=Path, help="a labelled lab cohort folder")
+    parser.add_argument("--reference-seed", type=int, default=7301,
+                        help="the reference cohort's seed (the new cohort's: this + 1)")
+    parser.add_argument("--lab-only", action="store_true",
+                        help="only the lab setting (no reference models)")
     args = parser.parse_args()
     jobs = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="exoqc-release-") as tmp:
@@ -160,26 +220,9 @@ def main() -> None:
         start = time.perf_counter()
         tables: list[tuple[str, list[dict[str, float]]]] = []
 
-        reference = load_dataset(simulate_cohort(root / "reference",
-                                                 args.n_train + args.n_test, 7301))
-        train_ids, heldout_ids = batches_up_to(reference, args.n_train, 7301)
-        print(f"training on {len(train_ids)} reference preps ({args.n_trials} trials)",
-              flush=True)
-        models = train_models(reference.subset(train_ids), args.n_trials, jobs)
-        features, labels = test_set(reference, heldout_ids, jobs)
-        tables.append((f"reference: trained on {len(train_ids)} preps, tested on "
-                       f"{len(features)} of held-out batches of the same cohort",
-                       evaluate(models, features, labels)))
-        new = load_dataset(simulate_cohort(root / "new", args.n_test, 7302))
-        features, labels = test_set(new, new.prep_ids, jobs)
-        tables.append((f"reference: the same models, tested on a new cohort of "
-                       f"{len(features)} (new batches and donors)",
-                       evaluate(models, features, labels)))
         lab_dataset = load_dataset(args.cohort) if args.cohort else None
-        if lab_dataset is not None:
-            features, labels = test_set(lab_dataset, lab_dataset.prep_ids, jobs)
-            tables.append((f"reference models on the lab cohort {args.cohort} "
-                           f"({len(features)} preps)", evaluate(models, features, labels)))
+        if not args.lab_only:
+            reference_tables(root, args, jobs, lab_dataset, tables)
 
         lab_tables: list[list[dict[str, float]]] = []
         skipped: list[str] = []

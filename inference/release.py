@@ -16,7 +16,8 @@ classes are acceptable and the error rate α):
 
 A ``release`` of a preparation whose true purity (or potency) class is unacceptable needs
 that class to be missing from its set, which happens for at most a share α of the
-preparations of that class (:mod:`exoqc.model.conformal`).
+preparations of that class (:mod:`exoqc.model.conformal`; the sets come from the model's
+cross-validation fold boosters, CV+).
 
 **Assay plan.** With a budget of *K* assays, the ``assay`` preparations are ranked by the
 chance that the model's best guess about releasability is wrong: with
@@ -79,7 +80,10 @@ def decide(probabilities: Mapping[str, np.ndarray], models: Mapping[str, ModelSp
            in_domain: pd.Series, attributes: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     """``purity_set, potency_set, decision, decision_reason`` for scored preparations.
 
-    ``probabilities[target]``: (n, n_classes) in ``models[target].classes`` order;
+    ``probabilities[target]``: what the model's conformal p-values are computed from,
+    in ``models[target].classes`` order (``ExoqcPredictor.conformal_probabilities``: each
+    fold booster's probabilities, (n_folds, n, n_classes), for a CV+ calibration, else
+    the registered booster's, (n, n_classes));
     ``in_domain``: one bool per row (its index is the result's); ``attributes``: the
     rows' feature and prediction columns, where spec limits are looked up.
     """
@@ -186,7 +190,7 @@ def assay_priority(scores: pd.DataFrame, spec: Spec, budget: int | None) -> pd.S
         return priority
     rows = scores.loc[candidates]
     p = release_probability(rows, spec).where(rows["in_domain"].astype(bool), 0.5)
-    urgency = np.minimum(p, 1.0 - p).fillna(0.5)
+    urgency = pd.Series(np.minimum(p, 1.0 - p), index=rows.index).fillna(0.5)
     size = sum(rows[f"{t}_set"].fillna("").map(
         lambda s: len(s.split(SET_SEPARATOR)) if s else 0) for t in TARGETS)
     order = pd.DataFrame({"urgency": urgency, "size": size, "position": np.arange(len(rows))},

@@ -152,7 +152,9 @@ class Scorer:
                                     else "absent: no model registered")
         # spec limits look at features and predictions alike
         attributes = pd.concat([ok, out.loc[ok.index]], axis=1) if self.spec.limits else ok
-        release = decide(probabilities, {n: m.predictor.spec for n, m in self.models.items()},
+        release = decide({n: m.predictor.conformal_probabilities(ok)
+                          for n, m in self.models.items()},
+                         {n: m.predictor.spec for n, m in self.models.items()},
                          out.loc[ok.index, "in_domain"], attributes, self.spec)
         for column in RELEASE_COLUMNS[:-1]:
             out[column] = release[column].astype(object).reindex(features.index).fillna("")

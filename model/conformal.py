@@ -1,39 +1,50 @@
-"""Class-conditional (Mondrian) conformal prediction sets from out-of-fold predictions.
+"""Class-conditional (Mondrian) conformal prediction sets, CV+ over the training folds.
 
-**Method.** The non-conformity score of a preparation for class *k* is the hinge score
-``1 − p_k`` (``crepes.extras.hinge``) of the model's calibrated probabilities. The
-calibration scores are those of the training split's preparations for their *true* class,
-each computed by the cross-validation model of the fold that held out the preparation's
-batch (the out-of-fold predictions training already makes; whole batches per fold). The
-p-value of class *k* for a new preparation is the Mondrian (class-conditional) conformal
-p-value over the calibration preparations of class *k*,
-``p_k = (1 + #{i : y_i = k, s_i ≥ s_k}) / (1 + n_k)`` (not smoothed, so the same input
-always gives the same set), computed by crepes' ``ConformalClassifier`` with the true class
-as the Mondrian category; the prediction set at error rate α is ``{k : p_k > α}``.
+**Method (CV+, Barber et al. 2021; cross-conformal, Vovk 2015; class-conditional).** The
+non-conformity score of a preparation for class *k* is the hinge score ``1 − p_k``
+(``crepes.extras.hinge``) of the model's calibrated probabilities. Training
+cross-validates by batch (whole batches per fold); each training preparation's score for
+its *true* class comes from the fold model that did not see its batch. Those fold models
+are kept with the registered model (native XGBoost JSON, no pickles) and a new
+preparation is scored by each of them: its p-value for class *k* compares, fold by fold,
+the fold model's score of the new preparation with that fold's calibration scores,
 
-**Guarantee.** For a new preparation of true class *k* whose score is exchangeable with the
-calibration scores of class *k* (the same process, batches drawn alike),
-``P(k ∉ set) ≤ α`` for each class separately — exactly so for split conformal prediction.
-Here the calibration scores come from fold models that never saw the preparation's
-batch, as the registered model never saw a new batch, but the registered model is
-refitted on the whole training split (cross-conformal prediction with a refit, Vovk 2015;
-Barber et al. 2021, CV+): the finite-sample bound is then approximate (cross-conformal's
-worst case is 1 − 2α). Preparations of a batch are correlated, so one run's coverage
-varies with its draw of batches: ``benchmarks/release.py`` measured, at α = 0.1, 0.78 to
-0.98 per class over two test cohorts (docs/release.md). Calibrating on the held-out split
-alone (exact split conformal, but about a fifth of the batches) covered worse in the same
-benchmark, and leaves a small lab with sets of every class. A class with fewer than
-``1/α − 1`` calibration preparations cannot be excluded at all (its smallest p-value is
-``1/(n_k + 1)``): small labs get larger sets.
+``p_k = (1 + Σ_j #{i in fold j : y_i = k, s_i ≥ s_k^(j)}) / (1 + n_k)``,
 
-crepes computes the p-values; what is stored with the model (no pickles) is the plain
-list of calibration scores per class, in the model's JSON. It is part of the model layer
-because both jobs need it: training fits the calibration, scoring applies it
-(``exoqc.inference.release``).
+and the prediction set at error rate α is ``{k : p_k > α}``. Each fold's counts are
+crepes' ``ConformalClassifier`` p-values (Mondrian by true class, not smoothed, so the
+same input always gives the same set), multiplied back into counts: crepes computes a
+p-value against one calibration set and one test score, CV+ sums the counts over the
+folds, each with its own model's test score.
+
+**Why the fold models.** Calibrating on the fold models' scores but scoring new
+preparations with the final model refitted on the whole training split (the previous
+method, still read for models trained with it) compares scores of two different models:
+the refit model's scores on new batches are not distributed like the out-of-fold ones,
+which breaks exchangeability (docs/release.md#measured). In CV+ each comparison is
+between scores of one and the same model on preparations it never saw.
+
+**Guarantee.** For a new preparation of true class *k* whose batches are drawn like the
+training batches, ``P(k ∉ set) ≤ α`` for each class separately, approximately: CV+ is
+exact only in the limit of stable fold models, its worst-case finite-sample bound is
+``P(k ∉ set) ≤ 2α`` (Barber et al. 2021), and it was slightly conservative in the
+tests. The guarantee is an average over draws of the training batches: preparations of a
+batch are correlated, so the coverage of one trained model varies with its batches by a
+few points (``benchmarks/release.py``). A class with fewer than ``1/α − 1`` calibration
+preparations cannot be excluded at all (its smallest p-value is ``1/(n_k + 1)``): small
+labs get larger sets, not false confidence.
+
+A model whose booster never saw its calibration preparations (a lab model that is the
+reference model unchanged) is calibrated by split conformal prediction on all of them
+(``SPLIT``), exact and with the registered booster itself.
+
+It is part of the model layer because both jobs need it: training fits the calibration,
+scoring applies it (``exoqc.inference.release``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,36 +52,62 @@ from crepes import ConformalClassifier
 from crepes.extras import hinge
 
 DEFAULT_ALPHA = 0.1
-METHOD = "mondrian-cross-conformal-hinge"
+CV_PLUS = "mondrian-cv-plus-hinge"
+"""Scores per fold; new preparations scored by the fold models (the default)."""
+SPLIT = "mondrian-split-hinge"
+"""One calibration set the registered booster never saw; scored by that booster."""
+REFIT = "mondrian-cross-conformal-hinge"
+"""Models trained before CV+: out-of-fold scores, new preparations scored by the refit
+booster (read so that those models keep their sets; no longer written)."""
+METHODS = (CV_PLUS, SPLIT, REFIT)
 
 
 @dataclass(frozen=True)
 class ConformalCalibration:
-    """Calibration scores per class (class positions of the model's ``classes``).
+    """Calibration scores per fold and class (class positions of the model's ``classes``).
 
-    ``scores[k]``: the hinge scores ``1 − p_k`` of the calibration preparations of true
-    class *k*, sorted. ``alpha``: the error rate the training run checked (scoring takes
-    its own, from the release specification).
+    ``fold_scores[j][k]``: the hinge scores ``1 − p_k`` of fold *j*'s calibration
+    preparations of true class *k*, sorted, each from fold model *j* (``CV_PLUS``); a
+    single "fold" for ``SPLIT`` and ``REFIT``, whose scores are compared with the
+    registered booster's. ``alpha``: the error rate the training run checked (scoring
+    takes its own, from the release specification).
     """
 
-    scores: tuple[tuple[float, ...], ...]
+    fold_scores: tuple[tuple[tuple[float, ...], ...], ...]
     alpha: float = DEFAULT_ALPHA
-    method: str = METHOD
+    method: str = CV_PLUS
+
+    @property
+    def n_folds(self) -> int:
+        """Fold models the p-values need (0: the registered booster's scores instead)."""
+        return len(self.fold_scores) if self.method == CV_PLUS else 0
+
+    @property
+    def scores(self) -> tuple[tuple[float, ...], ...]:
+        """All calibration scores per class, sorted."""
+        width = len(self.fold_scores[0]) if self.fold_scores else 0
+        return tuple(tuple(sorted(v for fold in self.fold_scores for v in fold[k]))
+                     for k in range(width))
 
     @property
     def n_per_class(self) -> list[int]:
         return [len(s) for s in self.scores]
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "alpha": self.alpha,
-                "scores": [list(s) for s in self.scores]}
+        return {"method": self.method, "alpha": self.alpha, "n_fold_boosters": self.n_folds,
+                "fold_scores": [[list(s) for s in fold] for fold in self.fold_scores]}
 
     @classmethod
     def from_dict(cls, data: dict) -> ConformalCalibration:
-        if data.get("method") != METHOD:
-            raise ValueError(f"conformal method {data.get('method')!r}, expected {METHOD!r}")
-        return cls(scores=tuple(tuple(float(v) for v in s) for s in data["scores"]),
-                   alpha=float(data["alpha"]), method=METHOD)
+        method = data.get("method")
+        if method not in METHODS:
+            raise ValueError(f"conformal method {method!r}, expected one of "
+                             f"{', '.join(METHODS)}")
+        # REFIT models stored one list of scores per class
+        folds = data["fold_scores"] if "fold_scores" in data else [data["scores"]]
+        return cls(fold_scores=tuple(tuple(tuple(float(v) for v in s) for s in fold)
+                                     for fold in folds),
+                   alpha=float(data["alpha"]), method=method)
 
     def calibration_coverage(self, alpha: float) -> list[float]:
         """Leave-one-out coverage per class on the calibration scores: the share of each
@@ -88,41 +125,71 @@ class ConformalCalibration:
             coverage.append(float(np.mean(at_least / n > alpha)))
         return coverage
 
-    def _classifier(self) -> ConformalClassifier:
-        scores = np.concatenate([np.asarray(s, dtype=float) for s in self.scores])
-        bins = np.concatenate([np.full(len(s), k) for k, s in enumerate(self.scores)])
-        return ConformalClassifier().fit(scores, bins=bins)
-
     def p_values(self, probabilities: np.ndarray) -> np.ndarray:
-        """Class-conditional conformal p-values, shape (n, n_classes)."""
-        probabilities = np.asarray(probabilities, dtype=float)
-        n, width = probabilities.shape
-        if width != len(self.scores):
-            raise ValueError(f"{width} probability columns for {len(self.scores)} classes")
+        """Class-conditional conformal p-values, shape (n, n_classes).
+
+        ``probabilities``: for ``CV_PLUS`` each fold model's calibrated probabilities,
+        shape (n_folds, n, n_classes) (``ExoqcPredictor.conformal_probabilities``);
+        otherwise the registered booster's, (n, n_classes).
+        """
+        stacked = np.asarray(probabilities, dtype=float)
+        if self.method != CV_PLUS:
+            stacked = stacked[np.newaxis]
+        if stacked.ndim != 3 or stacked.shape[0] != len(self.fold_scores):
+            raise ValueError(f"probabilities of shape {np.shape(probabilities)} for a "
+                             f"{self.method} calibration of {len(self.fold_scores)} fold(s)")
+        _, n, width = stacked.shape
+        if width != len(self.fold_scores[0]):
+            raise ValueError(f"{width} probability columns for {len(self.fold_scores[0])} "
+                             "classes")
+        counts = np.zeros((n, width))
         if n == 0:
-            return np.empty((0, width))
-        classifier = self._classifier()
-        test_scores = hinge(probabilities)
-        # one column at a time: crepes loops over every cell it is given
-        return np.column_stack([
-            classifier.predict_p(test_scores[:, [k]], np.full(n, k), smoothing=False)[:, 0]
-            for k in range(width)
-        ])
+            return counts
+        for fold, proba in zip(self.fold_scores, stacked, strict=True):
+            counts += _counts_at_least(fold, hinge(proba))
+        return (1.0 + counts) / (1.0 + np.asarray(self.n_per_class, dtype=float))
 
     def sets(self, probabilities: np.ndarray, alpha: float) -> np.ndarray:
         """Boolean membership (n, n_classes): class *k* is in the set when ``p_k > α``."""
         return self.p_values(probabilities) > alpha
 
 
+def _counts_at_least(fold: tuple[tuple[float, ...], ...], test_scores: np.ndarray
+                     ) -> np.ndarray:
+    """#{calibration scores of class k in this fold ≥ the test score for k}, (n, width),
+    from crepes' unsmoothed Mondrian p-values ``(1 + count) / (1 + n_k)``."""
+    n, width = test_scores.shape
+    scores = np.concatenate([np.asarray(s, dtype=float) for s in fold])
+    bins = np.concatenate([np.full(len(s), k) for k, s in enumerate(fold)])
+    classifier = ConformalClassifier().fit(scores, bins=bins)
+    counts = np.empty((n, width))
+    for k in range(width):  # one column at a time: crepes loops over every cell it is given
+        p = classifier.predict_p(test_scores[:, [k]], np.full(n, k), smoothing=False)[:, 0]
+        counts[:, k] = np.rint(p * (len(fold[k]) + 1) - 1)
+    return counts
+
+
 def fit_conformal(probabilities: np.ndarray, labels: np.ndarray,
-                  alpha: float = DEFAULT_ALPHA) -> ConformalCalibration:
-    """Calibration from out-of-fold probabilities (n, n_classes) and true class positions."""
-    probabilities = np.asarray(probabilities, dtype=float)
-    scores = hinge(probabilities, np.arange(probabilities.shape[1]), np.asarray(labels))
+                  alpha: float = DEFAULT_ALPHA, method: str = SPLIT) -> ConformalCalibration:
+    """One calibration set from probabilities (n, n_classes) and true class positions:
+    ``SPLIT`` when the registered booster never saw these preparations."""
+    return fit_cv_plus(probabilities, labels, [np.arange(len(labels))], alpha, method)
+
+
+def fit_cv_plus(oof_probabilities: np.ndarray, labels: np.ndarray,
+                folds: Sequence[np.ndarray], alpha: float = DEFAULT_ALPHA,
+                method: str = CV_PLUS) -> ConformalCalibration:
+    """CV+ calibration from out-of-fold probabilities (n, n_classes), the true class
+    positions and each fold's validation positions (in the order of the fold models)."""
+    probabilities = np.asarray(oof_probabilities, dtype=float)
+    labels = np.asarray(labels)
+    scores = hinge(probabilities, np.arange(probabilities.shape[1]), labels)
     return ConformalCalibration(
-        scores=tuple(tuple(np.sort(scores[labels == k]).tolist())
-                     for k in range(probabilities.shape[1])),
-        alpha=alpha)
+        fold_scores=tuple(
+            tuple(tuple(np.sort(scores[valid][labels[valid] == k]).tolist())
+                  for k in range(probabilities.shape[1]))
+            for valid in folds),
+        alpha=alpha, method=method)
 
 
 def coverage_by_class(sets: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ def load_model(uri: str) -> LoadedModel:
         try:
             predictor = ExoqcPredictor.from_files(
                 artifacts["meta"], artifacts["booster"], artifacts.get("regressor"),
-                expected_meta_sha256=expected_meta_sha,
+                expected_meta_sha256=expected_meta_sha, other_files=list(artifacts.values()),
             )
         except ModelIntegrityError as exc:
             if source is None:

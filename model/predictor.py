@@ -1,9 +1,11 @@
 """The exoqc model: native XGBoost boosters plus a JSON description, nothing pickled.
 
-A trained model is three kinds of files: the classifier booster (XGBoost's own JSON
-format), an optional multi-output regressor booster for the assay readouts, and
-``exoqc_model.json`` with the target, the class order, the feature names, the probability
-calibration, the conformal calibration scores and the SHA-256 of each booster file.
+A trained model is four kinds of files: the classifier booster (XGBoost's own JSON
+format), an optional multi-output regressor booster for the assay readouts, the
+cross-validation fold boosters its conformal prediction sets are computed with
+(``conformal_fold_<j>.json``, :mod:`exoqc.model.conformal`), and ``exoqc_model.json``
+with the target, the class order, the feature names, the probability calibration, the
+conformal calibration scores and the SHA-256 of each booster file.
 :class:`ExoqcPredictor` reads them and refuses files whose checksum does not match. The
 MLflow pyfunc (``model_code.py``, logged "from code") is a thin wrapper around it.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -23,6 +26,12 @@ import xgboost as xgb
 META_FILE = "exoqc_model.json"
 BOOSTER_FILE = "booster.json"
 REGRESSOR_FILE = "regressor.json"
+
+
+def fold_file(fold: int) -> str:
+    """The file name of the conformal fold booster ``fold`` (0-based)."""
+    return f"conformal_fold_{fold}.json"
+
 FORMAT_VERSION = 1
 
 
@@ -126,14 +135,21 @@ def save_model_files(
     spec: ModelSpec,
     booster: xgb.Booster,
     regressor: xgb.Booster | None = None,
+    fold_boosters: Sequence[xgb.Booster] = (),
 ) -> dict[str, Path]:
-    """Write the boosters and the spec (with their checksums) into ``folder``."""
+    """Write the boosters and the spec (with their checksums) into ``folder``; the keys
+    of the result name the files' roles (``booster``, ``regressor``, ``meta`` and
+    ``conformal_fold_<j>``)."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {"booster": folder / BOOSTER_FILE}
     booster.save_model(files["booster"])
     if regressor is not None:
         files["regressor"] = folder / REGRESSOR_FILE
         regressor.save_model(files["regressor"])
+    for j, fold in enumerate(fold_boosters):
+        path = folder / fold_file(j)
+        files[path.stem] = path
+        fold.save_model(path)
     checksums = {path.name: sha256_of(path) for path in files.values()}
     spec = replace(spec, sha256=checksums)
     files["meta"] = folder / META_FILE
@@ -145,11 +161,13 @@ class ExoqcPredictor:
     """Class probabilities, labels and readouts from the native boosters."""
 
     def __init__(
-        self, spec: ModelSpec, booster: xgb.Booster, regressor: xgb.Booster | None = None
+        self, spec: ModelSpec, booster: xgb.Booster, regressor: xgb.Booster | None = None,
+        fold_boosters: Sequence[xgb.Booster] = (),
     ) -> None:
         self.spec = spec
         self.booster = booster
         self.regressor = regressor
+        self.fold_boosters = tuple(fold_boosters)
 
     @classmethod
     def from_files(
@@ -158,10 +176,15 @@ class ExoqcPredictor:
         booster_path: Path,
         regressor_path: Path | None = None,
         expected_meta_sha256: str | None = None,
+        other_files: Sequence[Path] | None = None,
     ) -> ExoqcPredictor:
         """Load and verify: each booster's SHA-256 must match the one in the spec, and the
         spec's own SHA-256 must match ``expected_meta_sha256`` when the caller has it from
-        a trusted place (the model registry)."""
+        a trusted place (the model registry).
+
+        ``other_files``: the model folder's other files, among which the conformal fold
+        boosters the spec names are looked up by name (each must be there); ``None``:
+        they are not loaded (probabilities only, as the MLflow pyfunc needs)."""
         meta_path, booster_path = Path(meta_path), Path(booster_path)
         if expected_meta_sha256 is not None and sha256_of(meta_path) != expected_meta_sha256:
             raise ModelIntegrityError(
@@ -174,6 +197,14 @@ class ExoqcPredictor:
             if regressor_path is None:
                 raise ModelIntegrityError(f"{meta_path}: the readout regressor file is missing")
             paths[REGRESSOR_FILE] = Path(regressor_path)
+        folds = [fold_file(j) for j in range(int(spec.conformal.get("n_fold_boosters", 0)))]
+        if other_files is not None:
+            by_name = {Path(f).name: Path(f) for f in other_files}
+            missing = [name for name in folds if name not in by_name]
+            if missing:
+                raise ModelIntegrityError(f"{meta_path}: the conformal fold booster file(s) "
+                                          f"{', '.join(missing)} are missing")
+            paths.update({name: by_name[name] for name in folds})
         for name, path in paths.items():
             if sha256_of(path) != spec.sha256.get(name):
                 raise ModelIntegrityError(
@@ -182,7 +213,9 @@ class ExoqcPredictor:
                 )
         booster = xgb.Booster(model_file=str(booster_path))
         regressor = xgb.Booster(model_file=str(paths[REGRESSOR_FILE])) if spec.readouts else None
-        return cls(spec, booster, regressor)
+        fold_boosters = [xgb.Booster(model_file=str(paths[name]))
+                         for name in folds if name in paths]
+        return cls(spec, booster, regressor, fold_boosters)
 
     def matrix(self, features: pd.DataFrame) -> xgb.DMatrix:
         missing = [f for f in self.spec.feature_names if f not in features.columns]
@@ -197,13 +230,32 @@ class ExoqcPredictor:
 
     def margin(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
         data = features if isinstance(features, xgb.DMatrix) else self.matrix(features)
-        margin = self.booster.predict(data, output_margin=True)
-        if len(self.spec.classes) > 2:  # XGBoost flattens a prediction of zero rows
-            margin = margin.reshape(data.num_row(), len(self.spec.classes))
-        return margin
+        return self._margin_of(self.booster, data)
 
     def predict_proba(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
         return self.spec.calibration.probabilities(self.margin(features))
+
+    def conformal_probabilities(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
+        """What the model's conformal p-values are computed from
+        (``ConformalCalibration.p_values``): each fold booster's calibrated probabilities,
+        (n_folds, n, n_classes), for a CV+ calibration; else the registered booster's."""
+        expected = int(self.spec.conformal.get("n_fold_boosters", 0))
+        if expected == 0:
+            return self.predict_proba(features)
+        if len(self.fold_boosters) != expected:
+            raise ModelIntegrityError(
+                f"the {self.spec.target} model's prediction sets need its {expected} "
+                "conformal fold boosters, which were not loaded (load it with "
+                "exoqc.model.load.load_model)")
+        data = features if isinstance(features, xgb.DMatrix) else self.matrix(features)
+        return np.stack([self.spec.calibration.probabilities(self._margin_of(b, data))
+                         for b in self.fold_boosters])
+
+    def _margin_of(self, booster: xgb.Booster, data: xgb.DMatrix) -> np.ndarray:
+        margin = booster.predict(data, output_margin=True)
+        if len(self.spec.classes) > 2:  # XGBoost flattens a prediction of zero rows
+            margin = margin.reshape(data.num_row(), len(self.spec.classes))
+        return margin
 
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """One row per input row: ``p_<class>`` for each class, ``label``, and

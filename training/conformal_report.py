@@ -20,7 +20,6 @@ from exoqc.model.conformal import (
     ConformalCalibration,
     coverage_by_class,
     cross_fitted_sets,
-    fit_conformal,
 )
 from exoqc.model.values import PNG_SAVE_KWARGS
 
@@ -31,7 +30,10 @@ def log_conformal(conformal: ConformalCalibration, oof_proba: np.ndarray,
                   train_labels: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
                   test_proba: np.ndarray, test_labels: np.ndarray,
                   classes: tuple[str, ...], target: str) -> dict[str, float]:
-    """Log the calibration and its coverage in the active run; returns the metrics."""
+    """Log the calibration and its coverage in the active run; returns the metrics.
+
+    ``test_proba``: what the registered model's p-values of the held-out preparations
+    are computed from (``ExoqcPredictor.conformal_probabilities``)."""
     log_calibration(conformal, classes)
     metrics: dict[str, float] = {}
     table = []
@@ -39,7 +41,7 @@ def log_conformal(conformal: ConformalCalibration, oof_proba: np.ndarray,
         tag = f"a{round(alpha * 100):02d}"
         cross = coverage_by_class(cross_fitted_sets(oof_proba, train_labels, folds, alpha),
                                   train_labels)
-        held = fit_conformal(oof_proba, train_labels, alpha).sets(test_proba, alpha)
+        held = conformal.sets(test_proba, alpha)
         test = coverage_by_class(held, test_labels)
         for name, value in ((f"conformal_cv_coverage_{tag}", cross),
                             (f"conformal_test_coverage_{tag}", test)):

@@ -12,7 +12,7 @@ test split is never seen while choosing the number of boosting rounds.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -82,11 +82,14 @@ def fold_matrices(
 
 @dataclass
 class CVResult:
-    """Out-of-fold margins, each fold's best number of rounds and validation loss."""
+    """Out-of-fold margins, each fold's best number of rounds and validation loss, and
+    each fold's booster cut at its best round (the conformal sets' fold models,
+    exoqc.model.conformal; empty once released)."""
 
     oof_margin: np.ndarray
     best_rounds: list[int]
     fold_losses: list[float]
+    boosters: list[xgb.Booster] = field(default_factory=list)
 
     @property
     def loss(self) -> float:
@@ -113,10 +116,11 @@ def cross_validate(
     result does not depend on the number of threads.
     """
     shape = (n_rows,) if output_width == 1 else (n_rows, output_width)
-    workers = max(1, min(int(params.get("nthread", 1)), len(folds)))
+    nthread = params.get("nthread", 1)
+    workers = max(1, min(nthread if isinstance(nthread, int) else 1, len(folds)))
     fold_params = {**params, "nthread": 1} if workers > 1 else params
 
-    def run(fold: FoldData) -> tuple[int, float, np.ndarray]:
+    def run(fold: FoldData) -> tuple[int, float, np.ndarray, xgb.Booster]:
         history: dict = {}
         booster = xgb.train(
             fold_params,
@@ -130,15 +134,15 @@ def cross_validate(
         rounds = booster.best_iteration + 1
         loss = float(history["valid"][params["eval_metric"]][rounds - 1])
         margin = booster.predict(fold.valid, output_margin=True, iteration_range=(0, rounds))
-        return rounds, loss, margin
+        return rounds, loss, margin, booster[:rounds]
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(run, folds))
     oof = np.full(shape, np.nan)
-    for fold, (_, _, margin) in zip(folds, outcomes, strict=True):
+    for fold, (_, _, margin, _) in zip(folds, outcomes, strict=True):
         oof[fold.valid_positions] = margin.reshape((len(fold.valid_positions), *shape[1:]))
     return CVResult(oof_margin=oof, best_rounds=[o[0] for o in outcomes],
-                    fold_losses=[o[1] for o in outcomes])
+                    fold_losses=[o[1] for o in outcomes], boosters=[o[3] for o in outcomes])
 
 
 def fit_final(

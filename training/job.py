@@ -38,7 +38,7 @@ from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES, Dataset, load_dataset
 from exoqc.errors import LabelError
 from exoqc.features import build_features, catalog_frame, label_of
 from exoqc.features.groups import mask_groups
-from exoqc.model.conformal import fit_conformal
+from exoqc.model.conformal import fit_cv_plus
 from exoqc.model.domain import ApplicabilityDomain
 from exoqc.model.predictor import Calibration, ExoqcPredictor, ModelSpec
 from exoqc.model.values import PNG_SAVE_KWARGS
@@ -304,9 +304,9 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
         mlflow.log_params({"calibration": check.calibration.kind})
         mlflow.log_metrics({"oof_brier_uncalibrated": check.brier_uncalibrated,
                             "oof_brier_calibrated_crossfit": check.brier_calibrated})
-        # Conformal sets calibrated on the same out-of-fold predictions (conformal.py).
+        # Conformal sets (CV+) on the same out-of-fold predictions, with the fold boosters.
         oof_proba = check.calibration.probabilities(_margins(best.cv, kind))
-        conformal = fit_conformal(oof_proba, y_train)
+        conformal = fit_cv_plus(oof_proba, y_train, [valid for _, valid in split.folds])
 
         regressor, readouts, readout_metrics = None, (), {}
         if target == "potency":
@@ -319,12 +319,12 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
                          domain=ApplicabilityDomain().fit(
                              x_train, booster.get_score(importance_type="total_gain")).to_dict(),
                          conformal=conformal.to_dict(), exoqc_version=__version__)
-        predictor = ExoqcPredictor(spec, booster, regressor)
+        predictor = ExoqcPredictor(spec, booster, regressor, best.cv.boosters)
         test_proba = predictor.predict_proba(x_test)
         test_metrics = evaluate.classification_metrics(test_proba, y_test, classes)
         mlflow.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
-        log_conformal(conformal, oof_proba, y_train, split.folds, test_proba, y_test,
-                      classes, target)
+        log_conformal(conformal, oof_proba, y_train, split.folds,
+                      predictor.conformal_probabilities(x_test), y_test, classes, target)
         _log_figure(evaluate.confusion_figure(
             y_test, test_proba.argmax(axis=1), classes,
             f"{target.capitalize()} model: true vs predicted class\n"
@@ -342,7 +342,8 @@ def _train_target(target: Target, dataset: Dataset, features: pd.DataFrame,
 
         progress(f"{target}: registering", 0, 1)
         registered = tracking.REGISTERED_MODELS[target]
-        version = log_and_register(spec, booster, regressor, x_test.head(5), registered)
+        version = log_and_register(spec, booster, regressor, x_test.head(5), registered,
+                                   best.cv.boosters)
         metric = PRIMARY_METRIC[target]
         decision = decide_champion(
             registered, version, test_metrics[metric], metric,

@@ -25,12 +25,12 @@ from exoqc import __version__, tracking
 from exoqc.contracts import PRIMARY_METRIC
 from exoqc.dataset import LABEL_VALUES, Dataset
 from exoqc.features import catalog_frame
-from exoqc.model.conformal import fit_conformal
 from exoqc.model.domain import ApplicabilityDomain
 from exoqc.model.load import load_model
 from exoqc.model.predictor import Calibration, ModelSpec
 from exoqc.tracking import CHAMPION_ALIAS, store_lock
 from exoqc.training import adapt, evaluate
+from exoqc.training.conformal_folds import lab_conformal
 from exoqc.training.conformal_report import log_calibration
 from exoqc.training.job import (
     LABEL_COLUMN,
@@ -114,10 +114,10 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         progress(f"{target}: final model on all {len(y)} preparations", 0, 1)
         candidate = adapt.candidate_by_name(chosen.name, target, prior, settings.seed)
         booster = candidate.final_booster(x, y)
-        # Conformal sets (exoqc.model.conformal) from the first repeat's out-of-fold
-        # probabilities: each preparation scored once, by a fold model that never saw its
-        # batch, so a lab of 50 preparations still gets valid, if larger, sets.
-        conformal = fit_conformal(chosen.oof[0], y)
+        # Conformal sets (CV+, exoqc.model.conformal) with the candidate's fold boosters:
+        # a lab of 50 preparations still gets valid, if larger, sets.
+        conformal, fold_boosters = lab_conformal(candidate, x, y, groups, len(classes),
+                                                 settings.seed)
         log_calibration(conformal, classes)
         spec = ModelSpec(target=target, classes=classes, feature_names=tuple(x.columns),
                          calibration=Calibration(),
@@ -130,7 +130,8 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
 
         progress(f"{target}: registering", 0, 1)
         registered = tracking.REGISTERED_MODELS[target]
-        version = log_and_register(spec, booster, None, x.head(5), registered)
+        version = log_and_register(spec, booster, None, x.head(5), registered,
+                                   fold_boosters)
         mlflow.set_tag("exoqc.validation", VALIDATION)
         decision = _decide_paired(registered, version, chosen, x, y, groups, classes,
                                   metric, settings.seed)

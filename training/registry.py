@@ -16,7 +16,7 @@ pyfunc (which runs the model's ``model_code.py``) checks that file first with
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +66,7 @@ def log_and_register(
     regressor: xgb.Booster | None,
     input_example: pd.DataFrame,
     registered_name: str,
+    fold_boosters: Sequence[xgb.Booster] = (),
 ) -> str:
     """Log the model in the active run as a pyfunc from code and register a new version.
 
@@ -74,9 +75,10 @@ def log_and_register(
     verify (files lost on the way to the artifact store) is deleted and the error raised.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        files = save_model_files(Path(tmp), spec, booster, regressor)
+        files = save_model_files(Path(tmp), spec, booster, regressor, fold_boosters)
         predictor = ExoqcPredictor.from_files(files["meta"], files["booster"],
-                                              files.get("regressor"))
+                                              files.get("regressor"),
+                                              other_files=list(files.values()))
         output_example = predictor.predict_frame(input_example).reset_index(drop=True)
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT_NAME,

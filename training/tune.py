@@ -75,6 +75,12 @@ def search(
         params = booster_params(kind, hyper, n_classes, seed, n_jobs)
         cv = cross_validate(folds, n_rows, params, output_width=output_width)
         outcome = TrialOutcome(trial.number, hyper, cv)
+        # Only the best trial's fold boosters are kept (its conformal fold models).
+        for other in outcomes:
+            if other.cv.boosters and other.cv.loss > cv.loss:
+                other.cv.boosters = []
+        if any(o.cv.loss <= cv.loss for o in outcomes):
+            cv.boosters = []
         outcomes.append(outcome)
         if on_trial is not None:
             on_trial(outcome)
