@@ -25,7 +25,7 @@ import pandas as pd
 
 from exoqc.columns import match_headers
 from exoqc.contracts import POTENCY_CLASSES, PURITY_CLASSES
-from exoqc.errors import DatasetError, ExoqcInputError, Problem
+from exoqc.errors import DatasetError, ExoqcInputError, Place, Problem
 from exoqc.markers import normalize_cargo_target, resolve_marker
 from exoqc.tables import not_a_number, parse_numbers, quoted, read_table
 
@@ -226,10 +226,9 @@ def _load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
     for pos, prep_id in ids.items():
         if prep_id in first_line:
             keep[pos] = False
-            problems.append(Problem(
-                PREPS_FILE,
-                f"prep_id {quoted(prep_id)} {_ALREADY_USED} {first_line[prep_id]}: "
-                "expected unique ids",
+            problems.append(Problem.of(
+                PREPS_FILE, f"prep_id {quoted(prep_id)} already used ",
+                Place(PREPS_FILE, first_line[prep_id]), ": expected unique ids",
                 line=lines[pos], column="prep_id", prep_id=prep_id,
             ))
         else:
@@ -316,14 +315,15 @@ def _resolve_instrument_files(
         if relative.is_absolute() or ".." in relative.parts:
             # Only files of the dataset are read: a path out of it could put another file's
             # content into error messages and the scores file.
-            message = (f"{what} file {quoted(name)} is outside the dataset folder: expected a "
-                       f"path relative to {root}, inside it")
+            parts = (f"{what} file {quoted(name)} is outside the dataset folder: expected a "
+                     "path relative to ", Place(str(root)), ", inside it")
         elif not (root / relative).is_file():
-            message = f"{what} file {quoted(name)} not found: expected a path relative to {root}"
+            parts = (f"{what} file {quoted(name)} not found: expected a path relative to ",
+                     Place(str(root)))
         else:
             continue
-        problems.append(Problem(PREPS_FILE, message, line=int(line_of[prep_id]),
-                                column=column, prep_id=prep_id))
+        problems.append(Problem.of(PREPS_FILE, *parts, line=int(line_of[prep_id]),
+                                   column=column, prep_id=prep_id))
 
 
 def _optional_table(root: Path, name: str, required: tuple[str, ...],
@@ -386,9 +386,9 @@ def _attach_to_preps(table: pd.DataFrame, name: str, known: set[str],
         prep_id = table.at[line, "prep_id"]
         hint = (f" (closest prep_id there: {quoted(closest[prep_id])})"
                 if closest.get(prep_id) else "")
-        problems.append(Problem(
-            name, f"prep_id {quoted(prep_id)} is not in {PREPS_FILE}{hint}; row ignored",
-            line=line, column="prep_id", severity="warning",
+        problems.append(Problem.of(
+            name, f"prep_id {quoted(prep_id)} is not in ", Place(PREPS_FILE),
+            f"{hint}; row ignored", line=line, column="prep_id", severity="warning",
         ))
     _report_ragged(table, name, table["prep_id"][~orphan], problems)
     return table[~orphan]

@@ -259,14 +259,16 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
 
 def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFrame,
                     explained: dict[str, Explained], scorer, output: Path,
-                    max_figures: int) -> str:
-    """Log the scoring run; returns its run id."""
+                    max_figures: int, engine: str = "local") -> str:
+    """Log the scoring run, tagged with the ``engine`` that computed the scores; returns
+    its run id."""
     experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["scoring"])
     ok_rows = {p: i for i, p in enumerate(scores.loc[scores["status"] == "ok", "prep_id"])}
     scores_row = {p: i for i, p in enumerate(scores["prep_id"])}
     with mlflow.start_run(experiment_id=experiment_id,
                           run_name=f"score-{Path(dataset.root).name}") as run:
-        mlflow.set_tags({"exoqc.version": __version__, "exoqc.dataset": str(dataset.root)})
+        mlflow.set_tags({"exoqc.version": __version__, "exoqc.dataset": str(dataset.root),
+                         "exoqc.engine": engine})
         mlflow.log_params({
             "n_preps": len(scores), "purity_model": scores["purity_model"].iloc[0],
             "potency_model": scores["potency_model"].iloc[0], "scores_file": str(output),
