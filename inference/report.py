@@ -22,6 +22,7 @@ import html
 import io
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -79,7 +80,7 @@ def batch_summary_figure(scores: pd.DataFrame, explained: dict[str, Explained]) 
     counts_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     counts_ax.margins(y=0.15)
 
-    potency_ax.hist(ok["p_potent"].astype(float), bins=np.linspace(0, 1, 21),
+    potency_ax.hist(ok["p_potent"].astype(float), bins=np.linspace(0, 1, 21).tolist(),
                     color=CLASS_COLOURS["potent"])
     potency_ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
     potency_ax.set_title("Likely functional potency", fontsize=11)
@@ -104,7 +105,7 @@ def batch_summary_figure(scores: pd.DataFrame, explained: dict[str, Explained]) 
 
 def _png_data_uri(fig: Figure) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", **PNG_SAVE_KWARGS)
+    fig.savefig(buffer, format="png", **cast(dict[str, Any], PNG_SAVE_KWARGS))
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -126,11 +127,11 @@ def _cell(text: object, css: str = "") -> str:
     return f"<td{attribute}>{html.escape(shown)}</td>"
 
 
-def _probability(value: object) -> str:
+def _probability(value: Any) -> str:
     return "" if pd.isna(value) else f"{float(value):.2f}"
 
 
-def _domain(value: object) -> str:
+def _domain(value: Any) -> str:
     return "" if pd.isna(value) else ("yes" if bool(value) else "no")
 
 
@@ -184,7 +185,7 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
 
     first = []
     for prep_id, names in figures.items():
-        row = by_id.loc[prep_id]
+        row = cast(pd.Series, by_id.loc[prep_id])  # a scored prep_id is unique
         first.append(
             "<tr>" + _cell(prep_id, "id")
             + _cell(row["purity_class"], f"c-{row['purity_class']}")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from exoqc.contracts import DEFAULT_MODEL_URIS, RELEASE_COLUMNS, SCORE_COLUMNS, TARGETS
+from exoqc.contracts import DEFAULT_MODEL_URIS, RELEASE_COLUMNS, SCORE_COLUMNS, TARGETS, Target
 from exoqc.errors import ExoqcInputError
 from exoqc.features.groups import INSUFFICIENT_MESSAGE, has_enough_data
 from exoqc.inference.explain import Explained, ModelExplainer
@@ -164,12 +164,12 @@ def _join(first: pd.Series, second: pd.Series) -> pd.Series:
     return (first + np.where(both, "; ", "") + second).astype(str)
 
 
-def model_uris(settings) -> dict[str, str]:
+def model_uris(settings) -> dict[Target, str]:
     """The model URI of each target in ``settings``."""
     return {"purity": settings.purity_model, "potency": settings.potency_model}
 
 
-def is_absent_default(error: MlflowException, uri: str, target: str) -> bool:
+def is_absent_default(error: MlflowException, uri: str, target: Target) -> bool:
     """Whether ``error`` says that the default model of ``target`` is not registered."""
     return uri == DEFAULT_MODEL_URIS[target] and error.error_code == "RESOURCE_DOES_NOT_EXIST"
 

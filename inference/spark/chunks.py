@@ -38,7 +38,7 @@ def marker_run_groups(dataset: Dataset) -> np.ndarray:
     shared = markers[run != ""]
     if shared.empty:
         return np.arange(n_preps)
-    prep_position = pd.Index(dataset.prep_ids).get_indexer(shared["prep_id"])
+    prep_position = pd.Index(dataset.prep_ids).get_indexer(pd.Index(shared["prep_id"]))
     run_code, runs = pd.factorize(shared["assay"].astype(str) + "\x00" + run[run != ""])
     size = n_preps + len(runs)
     graph = coo_matrix((np.ones(len(shared)), (prep_position, n_preps + run_code)),
@@ -56,7 +56,7 @@ def chunk_positions(groups: np.ndarray, n_chunks: int) -> list[np.ndarray]:
     current: list[np.ndarray] = []
     size = 0
     for positions in members.values():
-        current.append(positions)
+        current.append(np.asarray(positions))
         size += len(positions)
         if size >= target:
             chunks.append(np.sort(np.concatenate(current)))

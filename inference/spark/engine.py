@@ -88,7 +88,7 @@ def _explained(collected: pd.DataFrame, features: pd.DataFrame,
     from exoqc.inference.explain import Explained
 
     ok = (collected["status"] == "ok").to_numpy()
-    explained = {}
+    explained: dict[str, Explained] = {}
     for target in TARGETS:
         names = list(scorer.models[target].predictor.spec.feature_names)
         values = collected.loc[ok, f"shap_{target}"]

@@ -78,7 +78,8 @@ def ship_models(spark: SparkSession, settings: ScoreSettings
     if not _SHIPPED_ROOTS:
         atexit.register(_remove_shipped_models)
     _SHIPPED_ROOTS.append(root)
-    shipped, verified = {}, {}
+    shipped: dict[str, ShippedModel] = {}
+    verified: dict[str, LoadedModel] = {}
     for target, uri in model_uris(settings).items():
         with quiet_mlflow():
             try:

@@ -70,7 +70,7 @@ def explain_rows(batches: Iterator[pd.DataFrame], models: dict[str, ShippedModel
                   if len(e)}
         notes = {p: list(w) for p, w in zip(batch["prep_id"], batch["warnings"], strict=True)
                  if len(w)}
-        predictions = {
+        predictions: dict[str, pd.DataFrame] = {
             target: batch[[c for c in batch.columns if c.startswith(f"{target}__")]]
             .rename(columns=lambda c: c.split("__", 1)[1])
             .set_axis(features.index)
@@ -127,7 +127,14 @@ def _score_schema(readouts: StructType, columns: tuple[str, ...],
     """The scores columns, the potency model's predicted readouts (their ``spark_udf``
     type), the internal columns and, with ``with_explanations``, the SHAP values and
     features."""
-    from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField
+    from pyspark.sql.types import (
+        ArrayType,
+        DoubleType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+    )
 
     fields = [StructField("position", LongType(), False)]
     fields += [StructField(c, spark_type(SCORE_COLUMN_KINDS[c]), True) for c in SCORE_COLUMNS]

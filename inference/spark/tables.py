@@ -154,8 +154,8 @@ def with_duplicated_records(scores: DataFrame, dataset: Dataset, duplicates: lis
     rows = with_duplicated_rows(keys, duplicates)
     rows["order"] = rows.groupby(rows["position"].ffill()).cumcount()
     rows["position"] = rows["position"].ffill().astype(np.int64)
-    extra = rows[rows["order"] > 0]
-    extra = scores.sparkSession.createDataFrame(extra.astype({"order": np.int64}))
+    extra = scores.sparkSession.createDataFrame(
+        rows[rows["order"] > 0].astype({"order": np.int64}))
     return (scores.withColumn("order", F.lit(0).cast("long"))
             .unionByName(extra, allowMissingColumns=True)
             .orderBy("position", "order").drop("position", "order"))
