@@ -315,8 +315,9 @@ def _resolve_instrument_files(
         if relative.is_absolute() or ".." in relative.parts:
             # Only files of the dataset are read: a path out of it could put another file's
             # content into error messages and the scores file.
-            parts = (f"{what} file {quoted(name)} is outside the dataset folder: expected a "
-                     "path relative to ", Place(str(root)), ", inside it")
+            parts: tuple[str | Place, ...] = (
+                f"{what} file {quoted(name)} is outside the dataset folder: expected a "
+                "path relative to ", Place(str(root)), ", inside it")
         elif not (root / relative).is_file():
             parts = (f"{what} file {quoted(name)} not found: expected a path relative to ",
                      Place(str(root)))
