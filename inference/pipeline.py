@@ -57,14 +57,15 @@ class Engine(Protocol):
     """Where features, predictions and explanations are computed.
 
     ``name``: tags the MLflow run (``exoqc.engine``). :meth:`start` readies the engine
-    (a Spark session); :meth:`load` returns the verified models as a
-    :class:`~exoqc.inference.scorer.Scorer` (the scoring run logs it, the local engine
-    scores with it); :meth:`score` computes the :class:`Scored` of a validated dataset.
+    (a Spark session) and returns the seconds it spent by stage; :meth:`load` returns the
+    verified models as a :class:`~exoqc.inference.scorer.Scorer` (the scoring run logs
+    it, the local engine scores with it); :meth:`score` computes the :class:`Scored` of a
+    validated dataset.
     """
 
     name: str
 
-    def start(self) -> None: ...
+    def start(self) -> dict[str, float]: ...
 
     def load(self, settings: ScoreSettings) -> Scorer: ...
 
@@ -99,9 +100,8 @@ def run(engine: Engine, dataset_dir: str | Path, output: str | Path,
     output = scores_file_path(output)
     timer = StageTimer()
     tracking.configure()
-    engine.start()
-    if engine.name != "local":
-        timer.lap(f"start {engine.name}")
+    timer.seconds.update(engine.start())
+    timer.restart()
     scorer = engine.load(settings)
     timer.lap("load models")
     dataset = load_dataset(dataset_dir, errors="collect")

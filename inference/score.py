@@ -54,8 +54,9 @@ class LocalEngine:
     def __init__(self, scorer: Scorer | None = None) -> None:
         self.scorer = scorer
 
-    def start(self) -> None:
+    def start(self) -> dict[str, float]:
         """Nothing to start."""
+        return {}
 
     def load(self, settings: ScoreSettings) -> Scorer:
         return self.scorer or Scorer.load(settings)

@@ -44,8 +44,10 @@ class SparkEngine:
         self._start_session = start_session
         self._shipped: dict[str, ShippedModel] = {}
 
-    def start(self) -> None:
+    def start(self) -> dict[str, float]:
+        start = time.perf_counter()
         self.spark = self.spark or self._start_session()
+        return {"start spark": time.perf_counter() - start}
 
     def load(self, settings: ScoreSettings) -> Scorer:
         """Both models, verified and shipped to the executors; the driver's copies score
