@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from exoqc import input_report
-from exoqc.contracts import SCORE_COLUMN_KINDS
+from exoqc.contracts import SCORE_COLUMN_KINDS, Target
 from exoqc.dataset import Dataset, duplicated_rows, load_dataset
 from exoqc.errors import ExoqcInputError, Problem
 from exoqc.inference.release import assay_priority
@@ -80,7 +80,7 @@ class ScoreResult:
     run_id: str | None
     timings_s: dict[str, float] = field(default_factory=dict)
     input_problems: list[input_report.Reported] = field(default_factory=list)
-    absent_models: list[str] = field(default_factory=list)
+    absent_models: list[Target] = field(default_factory=list)
 
     @property
     def n_ok(self) -> int:

@@ -40,11 +40,11 @@ class Scorer:
 
     def __init__(self, purity: LoadedModel | None, potency: LoadedModel | None,
                  n_reasons: int = 3, spec: Spec | None = None) -> None:
-        given = {"purity": purity, "potency": potency}
+        given: dict[Target, LoadedModel | None] = {"purity": purity, "potency": potency}
         self.models = {name: m for name, m in given.items() if m is not None}
         if not self.models:
             raise ValueError("Scorer needs at least one model")
-        self.absent = [name for name, m in given.items() if m is None]
+        self.absent: list[Target] = [name for name, m in given.items() if m is None]
         self.explainers = {name: ModelExplainer(m.predictor) for name, m in self.models.items()}
         self.n_reasons = n_reasons
         self.spec = spec or Spec()
