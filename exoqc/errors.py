@@ -58,9 +58,6 @@ class Problem:
     parts: tuple[str | Place, ...] = ()
     """The message as text and places (:meth:`of`), for :meth:`describe` in other terms;
     empty when the message names no place."""
-    record: str | int | None = None
-    """The record of ``file`` (a number or a name) where the file has records rather than
-    lines (a DLS or NTA export)."""
 
     @classmethod
     def of(cls, file: str, *parts: str | Place, line: int | None = None,
@@ -70,20 +67,11 @@ class Problem:
         return cls(file, _text(parts, FOLDER_PLACES), line=line, column=column,
                    prep_id=prep_id, severity=severity, parts=parts)
 
-    @classmethod
-    def from_error(cls, error: ExoqcInputError, prep_id: str | None = None) -> Problem:
-        """The problem an :class:`ExoqcInputError` describes, of ``prep_id``; its text is
-        the error's."""
-        return cls(error.file, error.detail, line=error.line, column=error.column,
-                   prep_id=prep_id, record=error.record)
-
     def describe(self, places: Places = FOLDER_PLACES) -> str:
         """The problem as a user reads it, its places named by ``places``."""
         where = places.file(self.file)
         if self.line is not None:
             where += f", {places.line(self.file, self.line)}"
-        if self.record is not None:
-            where += f", record {self.record}"
         if self.column is not None:
             where += f", column '{self.column}'"
         text = _text(self.parts, places) if self.parts else self.message
