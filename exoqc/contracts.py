@@ -66,3 +66,12 @@ SCORE_COLUMNS = [
 ]
 """The contract's columns of a scores file (docs/scoring.md), in order; predicted readouts
 follow them."""
+
+SCORE_COLUMN_KINDS: dict[str, Literal["text", "float", "boolean", "integer"]] = {
+    **dict.fromkeys(SCORE_COLUMNS, "text"),
+    **dict.fromkeys(["p_purity_high", "p_purity_medium", "p_purity_low", "p_potent"], "float"),
+    "in_domain": "boolean",
+    "assay_priority": "integer",
+}
+"""The kind of value of each scores column; every engine's types derive from it (the local
+engine's pandas dtypes, the Spark schema). The predicted readouts after them are floats."""

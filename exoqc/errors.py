@@ -11,8 +11,38 @@ environment variable) raises one of these, never a bare ``ValueError``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Place:
+    """A place of the input named inside a message: a file (or folder), or a line of it."""
+
+    file: str
+    line: int | None = None
+
+
+class Places:
+    """How a run names the places of its input: by default the files and lines of a prep
+    dataset folder. An engine whose input is something else (Spark tables: a table and a
+    record) names them in its own terms by overriding :meth:`file` and :meth:`line`."""
+
+    def file(self, file: str) -> str:
+        """The file as the start of a problem's place (``preps.csv``)."""
+        return file
+
+    def line(self, file: str, line: int) -> str:
+        """A line of ``file`` (``line 3``)."""
+        return f"line {line}"
+
+    def mention(self, place: Place) -> str:
+        """A place named inside a message: a file or folder as written, a line as
+        ``on line 3``."""
+        return place.file if place.line is None else f"on {self.line(place.file, place.line)}"
+
+
+FOLDER_PLACES = Places()
 
 
 @dataclass(frozen=True)
@@ -30,14 +60,44 @@ class Problem:
     column: str | None = None
     prep_id: str | None = None
     severity: str = "error"
+    parts: tuple[str | Place, ...] = ()
+    """The message as text and places (:meth:`of`), for :meth:`describe` in other terms;
+    empty when the message names no place."""
 
-    def __str__(self) -> str:
-        where = self.file
+    @classmethod
+    def of(cls, file: str, *parts: str | Place, line: int | None = None,
+           column: str | None = None, prep_id: str | None = None,
+           severity: str = "error") -> Problem:
+        """A problem whose message names places of the input (``Place``), kept typed."""
+        return cls(file, _text(parts, FOLDER_PLACES), line=line, column=column,
+                   prep_id=prep_id, severity=severity, parts=parts)
+
+    def describe(self, places: Places = FOLDER_PLACES) -> str:
+        """The problem as a user reads it, its places named by ``places``."""
+        where = places.file(self.file)
         if self.line is not None:
-            where += f", line {self.line}"
+            where += f", {places.line(self.file, self.line)}"
         if self.column is not None:
             where += f", column '{self.column}'"
-        return f"{where}: {self.message}"
+        text = _text(self.parts, places) if self.parts else self.message
+        return f"{where}: {text}"
+
+    def placed(self, places: Places) -> Problem:
+        """The same problem with its place and message in the terms of ``places``."""
+        if places is FOLDER_PLACES:
+            return self
+        where = places.file(self.file)
+        if self.line is not None:
+            where += f", {places.line(self.file, self.line)}"
+        text = _text(self.parts, places) if self.parts else self.message
+        return replace(self, file=where, line=None, message=text, parts=())
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+def _text(parts: tuple[str | Place, ...], places: Places) -> str:
+    return "".join(p if isinstance(p, str) else places.mention(p) for p in parts)
 
 
 class ExoqcInputError(ValueError):

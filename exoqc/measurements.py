@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from exoqc.errors import ExoqcInputError, Problem
+from exoqc.errors import ExoqcInputError, Place, Problem
 from exoqc.folder import (
     CARGO_COLUMNS,
     CARGO_FILE,
@@ -62,9 +62,9 @@ def _attach_to_preps(table: pd.DataFrame, name: str, known: set[str],
         prep_id = str(table.at[line, "prep_id"])
         hint = (f" (closest prep_id there: {quoted(closest[prep_id])})"
                 if closest.get(prep_id) else "")
-        problems.append(Problem(
-            name, f"prep_id {quoted(prep_id)} is not in {PREPS_FILE}{hint}; row ignored",
-            line=line, column="prep_id", severity="warning",
+        problems.append(Problem.of(
+            name, f"prep_id {quoted(prep_id)} is not in ", Place(PREPS_FILE),
+            f"{hint}; row ignored", line=line, column="prep_id", severity="warning",
         ))
     report_ragged(table, name, table["prep_id"][~orphan], problems)
     return table[~orphan]

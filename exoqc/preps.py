@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from exoqc.errors import ExoqcInputError, Problem
+from exoqc.errors import ExoqcInputError, Place, Problem
 from exoqc.folder import (
     ASSAY_READOUTS,
     COUNT_COLUMNS,
@@ -62,10 +62,9 @@ def load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
     line_of: dict[str, int] = {}  # each prep_id's first line; later ones are reported
     for line, prep_id in ids.items():
         if prep_id in line_of:
-            problems.append(Problem(
-                PREPS_FILE,
-                f"prep_id {quoted(prep_id)} {ALREADY_USED} {line_of[prep_id]}: "
-                "expected unique ids",
+            problems.append(Problem.of(
+                PREPS_FILE, f"prep_id {quoted(prep_id)} already used ",
+                Place(PREPS_FILE, line_of[prep_id]), ": expected unique ids",
                 line=line, column="prep_id", prep_id=prep_id,
             ))
         else:
@@ -148,11 +147,13 @@ def _resolve_instrument_files(
         if relative.is_absolute() or ".." in relative.parts:
             # Only files of the dataset are read: a path out of it could put another file's
             # content into error messages and the scores file.
-            message = (f"{what} file {quoted(name)} is outside the dataset folder: expected a "
-                       f"path relative to {root}, inside it")
+            parts: tuple[str | Place, ...] = (
+                f"{what} file {quoted(name)} is outside the dataset folder: expected a "
+                "path relative to ", Place(str(root)), ", inside it")
         elif not (root / relative).is_file():
-            message = f"{what} file {quoted(name)} not found: expected a path relative to {root}"
+            parts = (f"{what} file {quoted(name)} not found: expected a path relative to ",
+                     Place(str(root)))
         else:
             continue
-        problems.append(Problem(PREPS_FILE, message, line=line_of[prep_id], column=column,
-                                prep_id=prep_id))
+        problems.append(Problem.of(PREPS_FILE, *parts, line=line_of[prep_id], column=column,
+                                   prep_id=prep_id))

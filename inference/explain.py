@@ -115,8 +115,8 @@ class ModelExplainer:
         explanation = shap.Explanation(
             values=explained.values[row],
             base_values=explained.base_values[row],
-            data=np.array([value_text(name, value) for name, value in values.items()],
-                          dtype=object),
+            data=np.array([value_text(str(name), value) for name, value in values.items()],
+                          dtype=np.object_),
             feature_names=[plot_label(label_of(c)) for c in explained.data.columns],
         )
         fig = plt.figure()
@@ -156,7 +156,8 @@ def _values_beside_narrow_bars(ax: Axes) -> None:
     bar's colour, 5 points away.
     """
     fig = ax.figure
-    renderer = fig.canvas.get_renderer()
+    # exoqc draws its figures on the Agg canvas, which has a renderer (the base class not)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     bars = {round(float(np.mean(bar.get_xy()[:, 1]))): bar
             for bar in ax.patches if isinstance(bar, FancyArrow)}
     for text in ax.texts:

@@ -22,6 +22,7 @@ import html
 import io
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -104,7 +105,7 @@ def batch_summary_figure(scores: pd.DataFrame, explained: dict[str, Explained]) 
 
 def _png_data_uri(fig: Figure) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", **PNG_SAVE_KWARGS)
+    fig.savefig(buffer, format="png", **cast(dict[str, Any], PNG_SAVE_KWARGS))
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -126,11 +127,11 @@ def _cell(text: object, css: str = "") -> str:
     return f"<td{attribute}>{html.escape(shown)}</td>"
 
 
-def _probability(value: float | None) -> str:
+def _probability(value: Any) -> str:
     return "" if pd.isna(value) else f"{float(value):.2f}"
 
 
-def _domain(value: bool | float | None) -> str:
+def _domain(value: Any) -> str:
     return "" if pd.isna(value) else ("yes" if bool(value) else "no")
 
 
@@ -183,8 +184,8 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
         + (f" ({planned} planned, by assay priority)" if planned else "") + ".")
 
     first = []
-    for prep_id, row in by_id.loc[list(figures)].iterrows():
-        names = figures[str(prep_id)]
+    for prep_id, names in figures.items():
+        row = cast(pd.Series, by_id.loc[prep_id])  # a scored prep_id is unique
         first.append(
             "<tr>" + _cell(prep_id, "id")
             + _cell(row["purity_class"], f"c-{row['purity_class']}")
@@ -259,14 +260,16 @@ def html_report(dataset: Dataset, scores: pd.DataFrame, summary_png: str,
 
 def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFrame,
                     explained: dict[str, Explained], scorer, output: Path,
-                    max_figures: int) -> str:
-    """Log the scoring run; returns its run id."""
+                    max_figures: int, engine: str = "local") -> str:
+    """Log the scoring run, tagged with the ``engine`` that computed the scores; returns
+    its run id."""
     experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["scoring"])
     ok_rows = {p: i for i, p in enumerate(scores.loc[scores["status"] == "ok", "prep_id"])}
     scores_row = {p: i for i, p in enumerate(scores["prep_id"])}
     with mlflow.start_run(experiment_id=experiment_id,
                           run_name=f"score-{Path(dataset.root).name}") as run:
-        mlflow.set_tags({"exoqc.version": __version__, "exoqc.dataset": str(dataset.root)})
+        mlflow.set_tags({"exoqc.version": __version__, "exoqc.dataset": str(dataset.root),
+                         "exoqc.engine": engine})
         mlflow.log_params({
             "n_preps": len(scores), "purity_model": scores["purity_model"].iloc[0],
             "potency_model": scores["potency_model"].iloc[0], "scores_file": str(output),
