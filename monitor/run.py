@@ -290,6 +290,11 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
             missing.append(f"{attribute.label}: {entry.note}")
             continue
         entry.chart = chart
+        off_scale = np.flatnonzero(np.isfinite(series) & ~np.isfinite(chart.scale(series)))
+        if len(off_scale):  # a size of 0 or less has no log
+            named = ", ".join(history["prep_id"].iloc[off_scale[:MAX_NAMED_BATCHES]])
+            missing.append(f"{attribute.label}: {len(off_scale)} batch(es) not charted, "
+                           f"0 or less on a {attribute.transform} chart ({named})")
         limits = spec.limits.get(attribute.name)
         if limits is not None:
             entry.cpk = chart.cpk(limits.lower, limits.upper)
