@@ -299,16 +299,22 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
         if limits is not None:
             entry.cpk = chart.cpk(limits.lower, limits.upper)
         in_scope = set(monitored.tolist())
+        points = chart.points(series)
         for position, rule in chart.violations(series, settings.rules):
             if position not in in_scope:
                 continue
             row = history.iloc[position]
+            value, lower, upper = series[position], chart.lower_, chart.upper_
+            if rule == "ewma":  # the EWMA and its limits there, in the attribute's units
+                value, lower, upper = chart.inverse(np.array([
+                    points.ewma[position], points.ewma_lower[position],
+                    points.ewma_upper[position]]))
             alarm_rows.append({
                 "position": position, "prep_id": row["prep_id"],
                 "production_date": row[PRODUCTION_DATE],
                 "attribute": attribute.name, "label": attribute.label, "rule": rule,
-                "rule_text": RULES[rule], "value": series[position],
-                "center": chart.center_value_, "lower": chart.lower_, "upper": chart.upper_,
+                "rule_text": RULES[rule], "value": value,
+                "center": chart.center_value_, "lower": lower, "upper": upper,
                 "reasons": _reasons_for(row["reasons"], attribute.model),
             })
     n_failed = int((~ok).sum())

@@ -56,6 +56,9 @@ def test_a_serum_lot_change_is_alarmed_within_the_stated_delay(shifted):
     first = shifted.alarms[shifted.alarms["prep_id"] == shifted.history["prep_id"].iloc[
         after[0] - 1]].iloc[0]
     assert first["label"] and first["rule_text"]
+    # Each alarm gives the value its rule tested (for the EWMA, the EWMA) and its limits.
+    for alarm in shifted.alarms.itertuples():
+        assert not alarm.lower <= alarm.value <= alarm.upper, alarm
 
 
 def test_an_in_control_history_raises_no_alarm(tmp_path, use_store):
