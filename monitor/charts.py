@@ -8,13 +8,22 @@ Control*, 8th ed., ch. 6 and 9), each stated here:
 
 - individuals chart: centre = baseline mean, σ = MR̄ / d2 (d2 = 1.128 for moving ranges
   of two), limits centre ± 3σ; moving-range chart: UCL = D4 · MR̄ (D4 = 3.267).
-- EWMA: z_i = λ x_i + (1 − λ) z_{i−1}, z_0 = centre, λ = 0.2; limits
-  centre ± L σ √(λ/(2−λ) · (1 − (1−λ)^{2i})), L = 2.86 (in-control ARL ≈ 370 for λ = 0.2,
-  Lucas & Saccucci 1990), the same false-alarm rate as a 3σ individuals chart.
+- EWMA: z_i = λ x_i + (1 − λ) z_{i−1}, z_0 = centre, λ = 0.1; limits
+  centre ± L σ √(λ/(2−λ) · (1 − (1−λ)^{2i})), L = 2.70 (in-control ARL ≈ 370 for λ = 0.1,
+  Lucas & Saccucci 1990; 361 simulated), the same ARL0 as a 3σ individuals chart. A small
+  λ averages over about 2/λ − 1 = 19 batches: it catches small and slow shifts the
+  individuals point misses, and one outlying batch moves it by only λ of its deviation: a
+  chart of the process's level, not of single batches (the spec limits are). With known
+  parameters it is robust to non-normal data at λ ≈ 0.05-0.1 (Borror, Montgomery &
+  Runger 1999; Montgomery §9.2), where the individuals point's tail is the data's own.
+- transforms: an attribute may be charted on the log scale (``transform="log"``: sizes,
+  whose spread is a ratio); the limits are computed there and given back in the
+  attribute's units (``lower_``, ``upper_``), the EWMA and the moving range stay on the
+  chart's scale.
 - run rules (Western Electric Handbook 1956; Nelson, J Qual Technol 1984), on
   z = (x − centre)/σ:
 
-  ``beyond_3sigma`` one point beyond 3σ (WE 1, Nelson 1)
+  ``beyond_3sigma`` one point beyond the individuals limits, 3σ (WE 1, Nelson 1)
   ``2_of_3_beyond_2sigma`` two of three in a row beyond 2σ, same side (WE 2, Nelson 5)
   ``4_of_5_beyond_1sigma`` four of five in a row beyond 1σ, same side (WE 3, Nelson 6)
   ``8_same_side`` eight in a row on one side of the centre (WE 4)
@@ -36,7 +45,9 @@ Control*, 8th ed., ch. 6 and 9), each stated here:
   variance, σ̂² (λ/(2−λ)·(1 − (1−λ)^{2i}) + (1 − (1−λ)^i)²/m). Under normality each point
   then alarms with probability a whatever m is; plugging the estimates into the
   known-parameter formulas instead alarms 6× (individuals) and 10× (EWMA) as often at
-  m = 30 and a = 0.034 % (simulated), which is most of the false alarms it had.
+  m = 30 and a = 0.034 % (simulated), which is most of the false alarms it had. The run
+  rules' zones get the same treatment (:meth:`ControlChart.zone`): the 1σ and 2σ zones
+  become the widths with the same tail probability for a future batch.
 
 Missing values (an attribute not measured for a batch) are skipped: rules look at the
 sequence of measured batches.
@@ -51,8 +62,8 @@ from scipy import stats
 
 D2 = 1.128
 D4 = 3.267
-EWMA_LAMBDA = 0.2
-EWMA_L = 2.86
+EWMA_LAMBDA = 0.1
+EWMA_L = 2.70
 MR_DEGREES_OF_FREEDOM_PER_POINT = 0.62  # ν ≈ 0.62 (m − 1) for σ̂ = MR̄/d2
 
 RULES: dict[str, str] = {
@@ -64,16 +75,24 @@ RULES: dict[str, str] = {
     "moving_range": "moving range above its upper limit",
     "ewma": "EWMA beyond its limits",
 }
-DEFAULT_RULES = ("beyond_3sigma", "ewma")
-"""One 3σ chart and one EWMA per attribute: with eight attributes the run rules together
-would alarm on an in-control process every few batches (docs/monitor.md); ``--rule``
-adds them."""
+DEFAULT_RULES = ("ewma",)
+"""One EWMA per attribute. The individuals point (``beyond_3sigma``) and the run rules
+are each several times the false-alarm target on their own (docs/monitor.md#measured:
+the individuals point's tail is the attribute's own, and the EV marker ratios and
+Z-average have heavy tails); ``--rule`` adds them. A single batch's acceptance is the
+spec limits' job (certificates), the process's stability the EWMA's."""
+
+
+TRANSFORMS = ("identity", "log")
+"""Fixed transforms an attribute is charted on: ``log`` for sizes (multiplicative
+errors, a size distribution's spread is a ratio)."""
 
 
 @dataclass
 class ChartPoints:
     """Per batch, in history order: value, moving range, EWMA and its limits (NaN where
-    the attribute was not measured)."""
+    the attribute was not measured). Moving range and EWMA are on the chart's scale
+    (after the transform), the value in the attribute's own units."""
 
     value: np.ndarray
     moving_range: np.ndarray
@@ -89,21 +108,33 @@ class ControlChart:
     ----------
     n_sigma : width of the individuals limits (known parameters).
     ewma_lambda, ewma_l : EWMA weight and limit width (known parameters).
-    estimated : widen both for the baseline's estimation error (prediction limits of a
-        future batch, module docstring); the widths used are ``limit_sigma_`` and
-        ``ewma_limit_``.
+    estimated : widen both, and the run rules' zones, for the baseline's estimation error
+        (prediction limits of a future batch, module docstring); the widths used are
+        ``limit_sigma_`` and ``ewma_limit_``.
+    transform : a fixed transform of the values (:data:`TRANSFORMS`) before anything else.
+
+    Attributes
+    ----------
+    center_, sigma_ : centre and σ on the chart's scale (after the transform).
+    center_value_ : the centre in the attribute's own units.
+    lower_, upper_ : the individuals limits in the attribute's own units.
     """
 
     def __init__(self, n_sigma: float = 3.0, ewma_lambda: float = EWMA_LAMBDA,
-                 ewma_l: float = EWMA_L, estimated: bool = False) -> None:
+                 ewma_l: float = EWMA_L, estimated: bool = False,
+                 transform: str = "identity") -> None:
         self.n_sigma = n_sigma
         self.ewma_lambda = ewma_lambda
         self.ewma_l = ewma_l
         self.estimated = estimated
+        self.transform = transform
 
     def fit(self, baseline: np.ndarray) -> ControlChart:
         """Centre and σ from the baseline's measured values (at least two)."""
-        values = np.asarray(baseline, dtype=float)
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {self.transform!r}: expected one of "
+                             f"{', '.join(TRANSFORMS)}")
+        values = self.scale(baseline)
         values = values[np.isfinite(values)]
         if len(values) < 2:
             raise ValueError(f"a chart needs at least 2 measured baseline batches, got "
@@ -113,24 +144,49 @@ class ControlChart:
         # A constant baseline has no spread; a tiny σ keeps z finite and flags any change.
         self.sigma_ = max(self.mr_bar_ / D2, 1e-12 * max(abs(self.center_), 1.0))
         self.n_baseline_ = len(values)
-        self.limit_sigma_, self.ewma_limit_ = self.n_sigma, self.ewma_l
+        self.limit_sigma_ = self.zone(self.n_sigma)
+        self.ewma_limit_ = self.ewma_l
         if self.estimated:
-            m = self.n_baseline_
-            nu = MR_DEGREES_OF_FREEDOM_PER_POINT * (m - 1)
-            # Same tail probability, t instead of normal: σ̂ is an estimate.
-            self.limit_sigma_ = float(stats.t.isf(stats.norm.sf(self.n_sigma), nu)
-                                      * np.sqrt(1 + 1 / m))
-            self.ewma_limit_ = float(stats.t.isf(stats.norm.sf(self.ewma_l), nu))
-        self.lower_ = self.center_ - self.limit_sigma_ * self.sigma_
-        self.upper_ = self.center_ + self.limit_sigma_ * self.sigma_
+            self.ewma_limit_ = float(stats.t.isf(stats.norm.sf(self.ewma_l), self.dof_))
+        self.lower_, self.upper_ = self.inverse(
+            np.array([self.center_ - self.limit_sigma_ * self.sigma_,
+                      self.center_ + self.limit_sigma_ * self.sigma_]))
+        self.center_value_ = float(self.inverse(np.array([self.center_]))[0])
         self.mr_upper_ = D4 * self.mr_bar_
         return self
+
+    @property
+    def dof_(self) -> float:
+        """Degrees of freedom of σ̂ = MR̄/d2 (ν ≈ 0.62 (m − 1))."""
+        return MR_DEGREES_OF_FREEDOM_PER_POINT * (self.n_baseline_ - 1)
+
+    def zone(self, k: float) -> float:
+        """Width, in σ̂, of the zone a known-parameter chart puts at kσ: the same tail
+        probability for a future batch when ``estimated`` (t with ν, √(1 + 1/m))."""
+        if not self.estimated or k <= 0:
+            return k
+        m = self.n_baseline_
+        return float(stats.t.isf(stats.norm.sf(k), self.dof_) * np.sqrt(1 + 1 / m))
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        """Values on the chart's scale (NaN where unmeasured or outside the transform)."""
+        x = np.asarray(values, dtype=float)
+        if self.transform == "log":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(np.where(x > 0, x, np.nan))
+        return x
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        """Chart scale back to the attribute's units."""
+        x = np.asarray(x, dtype=float)
+        return np.exp(x) if self.transform == "log" else x
 
     def points(self, values: np.ndarray) -> ChartPoints:
         """Moving ranges and the EWMA over the measured values, placed back in order."""
         values = np.asarray(values, dtype=float)
-        measured = np.flatnonzero(np.isfinite(values))
-        x = values[measured]
+        scaled = self.scale(values)
+        measured = np.flatnonzero(np.isfinite(scaled))
+        x = scaled[measured]
         mr = np.full(len(values), np.nan)
         mr[measured[1:]] = np.abs(np.diff(x))
         z = np.empty(len(x))
@@ -138,11 +194,11 @@ class ControlChart:
         for i, v in enumerate(x):
             level = self.ewma_lambda * v + (1 - self.ewma_lambda) * level
             z[i] = level
-        i = np.arange(1, len(x) + 1)
+        steps = np.arange(1, len(x) + 1)
         lam = self.ewma_lambda
-        variance = lam / (2 - lam) * (1 - (1 - lam) ** (2 * i))
+        variance = lam / (2 - lam) * (1 - (1 - lam) ** (2 * steps))
         if self.estimated:  # z_0 is the estimated centre: its error stays in z_i − x̄
-            variance = variance + (1 - (1 - lam) ** i) ** 2 / self.n_baseline_
+            variance = variance + (1 - (1 - lam) ** steps) ** 2 / self.n_baseline_
         half = self.ewma_limit_ * self.sigma_ * np.sqrt(variance)
         out = [np.full(len(values), np.nan) for _ in range(3)]
         for array, part in zip(out, (z, self.center_ - half, self.center_ + half), strict=True):
@@ -156,12 +212,12 @@ class ControlChart:
         if unknown:
             raise ValueError(f"unknown rule(s) {', '.join(unknown)}: expected {', '.join(RULES)}")
         pts = self.points(values)
-        measured = np.flatnonzero(np.isfinite(pts.value))
-        z = (pts.value[measured] - self.center_) / self.sigma_
+        measured = np.flatnonzero(np.isfinite(pts.ewma))
+        z = (self.scale(pts.value[measured]) - self.center_) / self.sigma_
         hits: dict[str, np.ndarray] = {
             "beyond_3sigma": np.abs(z) > self.limit_sigma_,
-            "2_of_3_beyond_2sigma": _k_of_n(z, 2, 3, 2.0),
-            "4_of_5_beyond_1sigma": _k_of_n(z, 4, 5, 1.0),
+            "2_of_3_beyond_2sigma": _k_of_n(z, 2, 3, self.zone(2.0)),
+            "4_of_5_beyond_1sigma": _k_of_n(z, 4, 5, self.zone(1.0)),
             "8_same_side": _k_of_n(z, 8, 8, 0.0),
             "6_trending": _trend(z, 6),
             "moving_range": pts.moving_range[measured] > self.mr_upper_,
@@ -173,12 +229,16 @@ class ControlChart:
         return sorted(out)
 
     def cpk(self, lower: float | None, upper: float | None) -> float:
-        """Process capability against the spec limits given (one side when one is None)."""
+        """Process capability against the spec limits given (one side when one is None),
+        on the chart's scale: the spec limits are transformed like the values."""
         sides = []
         if upper is not None:
-            sides.append((upper - self.center_) / (3 * self.sigma_))
+            sides.append((float(self.scale(np.array([upper]))[0]) - self.center_)
+                         / (3 * self.sigma_))
         if lower is not None:
-            sides.append((self.center_ - lower) / (3 * self.sigma_))
+            sides.append((self.center_ - float(self.scale(np.array([lower]))[0]))
+                         / (3 * self.sigma_))
+        sides = [v for v in sides if np.isfinite(v)]
         return float(min(sides)) if sides else float("nan")
 
 

@@ -48,9 +48,10 @@ def run_monitor(dataset_dirs: list[Path], spec_file: Path | None, since: dt.date
         typer.echo(f"missing: {line}")
     alarms = result.alarms
     typer.echo(f"{len(alarms)} chart alarms on {alarms['prep_id'].nunique()} batches")
-    for a in alarms.head(MAX_PRINTED_ALARMS).itertuples():
-        reasons = f" — {a.reasons}" if a.reasons else ""
-        typer.echo(f"  {a.prep_id}: {a.label}: {a.rule_text} ({a.value:.4g}){reasons}")
+    for a in alarms.head(MAX_PRINTED_ALARMS).to_dict("records"):
+        reasons = f" — {a['reasons']}" if a["reasons"] else ""
+        typer.echo(f"  {a['prep_id']}: {a['label']}: {a['rule_text']} ({a['value']:.4g})"
+                   f"{reasons}")
     if len(alarms) > MAX_PRINTED_ALARMS:
         typer.echo(f"  ... and {len(alarms) - MAX_PRINTED_ALARMS} more (alarms.csv)")
     for window in result.drift_alarms:

@@ -202,7 +202,7 @@ def _decide(w: DriftWindow) -> None:
         for feature, row in w.moved.head(MAX_NAMED).iterrows():
             where = ("" if not np.isfinite(row["training_percentile"]) else
                      f", window median at training percentile {row['training_percentile']:.0f}")
-            named.append(f"{label_of(feature)} (KS {row['ks']:.2f}{where})")
+            named.append(f"{label_of(str(feature))} (KS {row['ks']:.2f}{where})")
         more = f" and {len(w.moved) - MAX_NAMED} more" if len(w.moved) > MAX_NAMED else ""
         reasons.append(f"{len(w.moved)} of {w.tested} features moved: {'; '.join(named)}{more}")
     if w.c2st_p_baseline < C2ST_ALPHA and w.c2st_p_training < C2ST_ALPHA:

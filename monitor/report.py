@@ -20,6 +20,7 @@ import io
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -31,7 +32,7 @@ from exoqc import __version__, tracking
 from exoqc.dataset import PRODUCTION_DATE
 from exoqc.monitor.charts import RULES
 
-PNG_SAVE_KWARGS = {"dpi": 90, "bbox_inches": "tight", "pad_inches": 0.15}
+PNG_SAVE_KWARGS: dict[str, Any] = {"dpi": 90, "bbox_inches": "tight", "pad_inches": 0.15}
 MAX_DASHBOARD_ALARMS = 300
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1100px;color:#222}"
@@ -52,7 +53,7 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _number(value: object) -> str:
+def _number(value: Any) -> str:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -60,7 +61,7 @@ def _number(value: object) -> str:
     return "—" if not np.isfinite(v) else f"{v:.4g}"
 
 
-def _date(value: object) -> str:
+def _date(value: Any) -> str:
     return "" if pd.isna(value) else pd.Timestamp(value).date().isoformat()
 
 
@@ -84,7 +85,7 @@ def chart_figure(result, name: str) -> Figure:
                    label="baseline")
     measured = np.isfinite(chart.values)
     top.plot(x[measured], chart.values[measured], "o-", ms=3, lw=0.8, color="#444")
-    top.axhline(c.center_, color="#1a7f37", lw=1, label="centre")
+    top.axhline(c.center_value_, color="#1a7f37", lw=1, label="centre")
     for k, level in enumerate((c.lower_, c.upper_)):
         top.axhline(level, color="#c62828", lw=1, ls="--",
                     label="control limits" if k == 0 else None)
@@ -101,15 +102,18 @@ def chart_figure(result, name: str) -> Figure:
         top.plot(x[hits], chart.values[hits], "o", ms=6, mfc="none", mec="#c62828", mew=1.5,
                  label="alarm")
     cpk = f", Cpk {chart.cpk:.2f}" if np.isfinite(chart.cpk) else ""
-    top.set_title(f"{attribute.label}{unit}: individuals chart, ±{c.limit_sigma_:.2f}σ from "
-                  f"{c.n_baseline_} baseline batches{cpk}", fontsize=10)
+    scale = " of log" if c.transform == "log" else ""
+    top.set_title(f"{attribute.label}{unit}: individuals chart, ±{c.limit_sigma_:.2f}σ{scale} "
+                  f"from {c.n_baseline_} baseline batches{cpk}; alarms: "
+                  f"{', '.join(result.settings.rules)}", fontsize=10)
     top.legend(loc="upper left", fontsize=7, ncols=6)
     points = c.points(chart.values)
     bottom.plot(x[measured], points.ewma[measured], "-", lw=1, color="#1565c0")
     bottom.plot(x[measured], points.ewma_upper[measured], "--", lw=0.8, color="#c62828")
     bottom.plot(x[measured], points.ewma_lower[measured], "--", lw=0.8, color="#c62828")
     bottom.axhline(c.center_, color="#1a7f37", lw=1)
-    bottom.set_title(f"EWMA (λ = {c.ewma_lambda:g}, L = {c.ewma_limit_:.2f})", fontsize=9)
+    bottom.set_title(f"EWMA{' of log ' + attribute.label if scale else ''} "
+                     f"(λ = {c.ewma_lambda:g}, L = {c.ewma_limit_:.2f})", fontsize=9)
     bottom.set_xlabel("batch, in production order")
     fig.tight_layout()
     return fig
@@ -187,11 +191,13 @@ def dashboard_html(result, figures: dict[str, str], sources: list[Path]) -> str:
     if result.missing:
         lines += ["<h2>What is missing</h2><ul>"]
         lines += [f"<li>{_e(m)}</li>" for m in result.missing] + ["</ul>"]
-    capability = [[_e(c.attribute.label), _number(c.chart.center_), _number(c.chart.sigma_),
-                   _number(c.chart.lower_), _number(c.chart.upper_), _number(c.cpk)]
+    capability = [[_e(c.attribute.label), _e(c.chart.transform), _number(c.chart.center_value_),
+                   _number(c.chart.sigma_), _number(c.chart.lower_), _number(c.chart.upper_),
+                   _number(c.cpk)]
                   for c in result.charts.values() if c.chart is not None]
     lines += ["<h2>Charts</h2>",
-              _table(["attribute", "centre", "σ (MR̄/d2)", "LCL", "UCL", "Cpk"], capability)]
+              _table(["attribute", "charted on", "centre", "σ (MR̄/d2, on that scale)",
+                      "LCL", "UCL", "Cpk"], capability)]
     for name, uri in figures.items():
         lines.append(f"<img alt='control chart of {_e(name)}' src='{uri}'>")
     lines.append("<h2>Alarms</h2>")

@@ -37,7 +37,7 @@ from exoqc.spec import Spec
 MAX_NAMED_BATCHES = 5
 PROBABILITY_CLIP = 1e-4
 SINGLE_CHART_ALPHA = 0.0027  # two-sided tail beyond 3σ of a normal distribution
-TAIL_RULES = ("beyond_3sigma", "ewma")  # point-wise tests whose tail Bonferroni splits
+TAIL_RULES = ("beyond_3sigma", "ewma")  # point-wise tests whose tails Bonferroni splits
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,12 @@ class Attribute:
     label: str
     unit: str
     model: str = ""  # "purity" / "potency" for a predicted attribute
+    transform: str = "identity"  # charted on this scale (monitor.charts.TRANSFORMS)
 
 
 ATTRIBUTES = (
-    Attribute("dls_z_average_nm", "DLS Z-average", "nm"),
-    Attribute("dls_pdi", "DLS polydispersity index", "1"),
+    Attribute("dls_z_average_nm", "DLS Z-average", "nm", transform="log"),
+    Attribute("dls_pdi", "DLS polydispersity index", "1", transform="log"),
     Attribute("log10_particles_per_ml", "Particle concentration (NTA)", "log10 particles/mL"),
     Attribute("log10_particles_per_ug", "Particles per µg protein", "log10 particles/µg"),
     Attribute("log10_ev_to_coisolate_ratio", "EV / co-isolate marker ratio", "log10 ratio"),
@@ -65,8 +66,9 @@ ATTRIBUTES = (
 empty, from the NTA export (``exoqc.dataset``), so it is one chart either way."""
 
 NTA_ATTRIBUTES = (
-    Attribute("nta_mode_nm", "NTA mode diameter", "nm"),
-    Attribute("nta_dls_z_average_to_mode", "DLS Z-average / NTA mode", "ratio"),
+    Attribute("nta_mode_nm", "NTA mode diameter", "nm", transform="log"),
+    Attribute("nta_dls_z_average_to_mode", "DLS Z-average / NTA mode", "ratio",
+              transform="log"),
 )
 """Added when the feature table has the NTA columns: the single-particle size, and the
 DLS/NTA ratio that grows with aggregates and large contaminants (docs/nta.md)."""
@@ -258,7 +260,7 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
     charted = ok.to_numpy()
     present = attributes_present(features)
     n_sigma, ewma_l = family_limits(
-        sum(a.name in values and values[a.name].notna().any() for a in present)
+        sum(bool(a.name in values and values[a.name].notna().any()) for a in present)
         if settings.family_adjusted else 1,
         sum(r in TAIL_RULES for r in settings.rules) if settings.family_adjusted else 1)
     for attribute in present:
@@ -266,42 +268,53 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
         series = (np.full(len(history), np.nan) if column is None
                   else column.to_numpy(float).copy())
         series[~charted] = np.nan
-        result = ChartResult(attribute, None, series)
-        charts[attribute.name] = result
+        entry = ChartResult(attribute, None, series)
+        charts[attribute.name] = entry
         absent = np.flatnonzero(charted & ~np.isfinite(series))
         if np.isfinite(series).sum() == 0:
-            result.note = "not charted: no batch has a value"
-            missing.append(f"{attribute.label}: {result.note}")
+            entry.note = "not charted: no batch has a value"
+            missing.append(f"{attribute.label}: {entry.note}")
             continue
         if len(absent):
             named = ", ".join(history["prep_id"].iloc[absent[:MAX_NAMED_BATCHES]])
             more = (f" and {len(absent) - MAX_NAMED_BATCHES} more"
                     if len(absent) > MAX_NAMED_BATCHES else "")
-            result.note = (f"not measured in {len(absent)} of {int(charted.sum())} batches "
+            entry.note = (f"not measured in {len(absent)} of {int(charted.sum())} batches "
                            f"({named}{more})")
-            missing.append(f"{attribute.label}: {result.note}")
+            missing.append(f"{attribute.label}: {entry.note}")
         try:
-            chart = ControlChart(n_sigma=n_sigma, ewma_l=ewma_l,
-                                 estimated=True).fit(series[baseline])
+            chart = ControlChart(n_sigma=n_sigma, ewma_l=ewma_l, estimated=True,
+                                 transform=attribute.transform).fit(series[baseline])
         except ValueError as error:
-            result.note = f"not charted: {error}"
-            missing.append(f"{attribute.label}: {result.note}")
+            entry.note = f"not charted: {error}"
+            missing.append(f"{attribute.label}: {entry.note}")
             continue
-        result.chart = chart
+        entry.chart = chart
+        off_scale = np.flatnonzero(np.isfinite(series) & ~np.isfinite(chart.scale(series)))
+        if len(off_scale):  # a size of 0 or less has no log
+            named = ", ".join(history["prep_id"].iloc[off_scale[:MAX_NAMED_BATCHES]])
+            missing.append(f"{attribute.label}: {len(off_scale)} batch(es) not charted, "
+                           f"0 or less on a {attribute.transform} chart ({named})")
         limits = spec.limits.get(attribute.name)
         if limits is not None:
-            result.cpk = chart.cpk(limits.lower, limits.upper)
+            entry.cpk = chart.cpk(limits.lower, limits.upper)
         in_scope = set(monitored.tolist())
+        points = chart.points(series)
         for position, rule in chart.violations(series, settings.rules):
             if position not in in_scope:
                 continue
             row = history.iloc[position]
+            value, lower, upper = series[position], chart.lower_, chart.upper_
+            if rule == "ewma":  # the EWMA and its limits there, in the attribute's units
+                value, lower, upper = chart.inverse(np.array([
+                    points.ewma[position], points.ewma_lower[position],
+                    points.ewma_upper[position]]))
             alarm_rows.append({
                 "position": position, "prep_id": row["prep_id"],
                 "production_date": row[PRODUCTION_DATE],
                 "attribute": attribute.name, "label": attribute.label, "rule": rule,
-                "rule_text": RULES[rule], "value": series[position],
-                "center": chart.center_, "lower": chart.lower_, "upper": chart.upper_,
+                "rule_text": RULES[rule], "value": value,
+                "center": chart.center_value_, "lower": lower, "upper": upper,
                 "reasons": _reasons_for(row["reasons"], attribute.model),
             })
     n_failed = int((~ok).sum())
@@ -346,11 +359,15 @@ def family_limits(n_charts: int, n_tail_rules: int = 1) -> tuple[float, float]:
     watched together with ``n_tail_rules`` of the point-wise tests in :data:`TAIL_RULES`.
 
     Bonferroni (Alt 1985): the tail probability of one 3σ chart, 0.27 %, is divided over
-    every (chart, test) pair, so that an in-control batch alarms on *some* chart with
-    probability at most 0.27 % — ARL0 ≥ 370 batches, the target of a single 3σ chart —
-    for normal data. The EWMA point gets the same per-point tail as the individuals point
-    (L = the same width); the charts then widen both for the baseline's estimation error
-    (``ControlChart(estimated=True)``). With one chart and one test: 3σ and L = 2.86.
+    every (chart, test) pair. Each test then alarms on an in-control batch with at most
+    its share (the EWMA too: its limits hold the share for each point, however much
+    successive points are correlated), so an in-control batch alarms on *some* chart with
+    probability at most 0.27 % whatever the dependence between attributes — the share of
+    one 3σ chart (ARL0 ≈ 370) — for normal data. The EWMA gets the same per-point tail as
+    the individuals point (L = the same width); the charts then widen both for the
+    baseline's estimation error (``ControlChart(estimated=True)``). The run rules are
+    outside the family: their rates are their own (docs/monitor.md). With one chart and
+    one test: 3σ and L = 2.70.
     """
     tests = max(n_charts, 1) * max(n_tail_rules, 1)
     if tests == 1:

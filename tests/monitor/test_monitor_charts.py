@@ -60,7 +60,8 @@ def test_ewma_catches_a_one_sigma_shift_that_no_single_point_shows(chart):
     values = np.full(30, 10 + 1.0 * SIGMA)
     hits = chart.violations(values, ("beyond_3sigma", "ewma"))
     assert {r for _, r in hits} == {"ewma"}
-    # λ = 0.2, L = 2.86: the EWMA of a 1σ shift crosses its limit after about 10 points.
+    # λ = 0.1, L = 2.70: the EWMA of a 1σ shift crosses its limit after about 10 points
+    # (1 − 0.9^k ≥ 2.70·√(0.1/1.9·(1 − 0.81^k)): k = 9).
     assert 5 <= hits[0][0] <= 15
 
 
@@ -111,7 +112,44 @@ def test_family_limits_share_one_charts_tail_over_every_attribute_and_test():
 
     from exoqc.monitor.run import family_limits
 
-    assert family_limits(1, 1) == (3.0, 2.86)  # one chart, one test: the textbook chart
+    assert family_limits(1, 1) == (3.0, 2.70)  # one chart, one test: the textbook chart
     n_sigma, ewma_l = family_limits(8, 2)
     assert ewma_l == n_sigma
     assert 16 * 2 * stats.norm.sf(n_sigma) == pytest.approx(0.0027)
+
+
+def test_a_log_chart_has_its_limits_in_the_attributes_units():
+    # log values alternate 4.0, 4.2: centre 4.1, σ = 0.2 / 1.128 on the log scale.
+    chart = ControlChart(transform="log").fit(np.exp(np.array([4.0, 4.2] * 10)))
+    sigma_log = 0.2 / 1.128
+    assert chart.center_ == pytest.approx(4.1)
+    assert chart.center_value_ == pytest.approx(np.exp(4.1))
+    assert chart.lower_ == pytest.approx(np.exp(4.1 - 3 * sigma_log))
+    assert chart.upper_ == pytest.approx(np.exp(4.1 + 3 * sigma_log))
+    # Asymmetric in nm: the upper limit is further from the centre than the lower one.
+    assert chart.upper_ - chart.center_value_ > chart.center_value_ - chart.lower_
+    inside, beyond = np.exp(4.1 + 2.9 * sigma_log), np.exp(4.1 + 3.1 * sigma_log)
+    assert chart.violations(np.array([inside, beyond]), ("beyond_3sigma",)) == [
+        (1, "beyond_3sigma")]
+    # A size of 0 or less has no log: not charted, like an unmeasured batch.
+    assert chart.violations(np.array([0.0, beyond]), ("beyond_3sigma",)) == [
+        (1, "beyond_3sigma")]
+    assert chart.cpk(None, float(np.exp(4.1 + 6 * sigma_log))) == pytest.approx(2.0)
+
+
+def test_run_rule_zones_widen_like_the_limits_for_an_estimated_sigma():
+    from scipy import stats
+
+    plug_in = ControlChart().fit(BASELINE)
+    estimated = ControlChart(estimated=True).fit(BASELINE)
+    nu = 0.62 * (len(BASELINE) - 1)
+    two = stats.t.isf(stats.norm.sf(2.0), nu) * np.sqrt(1 + 1 / len(BASELINE))
+    assert estimated.zone(2.0) == pytest.approx(two)
+    assert estimated.zone(3.0) == pytest.approx(estimated.limit_sigma_)
+    assert plug_in.zone(2.0) == 2.0 and estimated.zone(0.0) == 0.0
+    # Two of three at 2.1σ̂: beyond the plug-in 2σ zone, inside the estimated one.
+    high = 10 + 2.1 * SIGMA
+    values = np.array([10.0, high, high])
+    assert plug_in.violations(values, ("2_of_3_beyond_2sigma",)) == [
+        (2, "2_of_3_beyond_2sigma")]
+    assert estimated.violations(values, ("2_of_3_beyond_2sigma",)) == []

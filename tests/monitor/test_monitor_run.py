@@ -1,10 +1,13 @@
 """exoqc monitor end to end on simulated production histories, with the session's models.
 
-Stated delay: a new, lipoprotein-rich serum lot from batch 36 (seed 31) is alarmed
-within 13 batches (it was 5 with plug-in limits; the prediction limits for a 30-batch
-baseline, docs/monitor.md, are wider on purpose: they cut the false alarms). The
-in-control history of seed 42 (30 baseline + 12 monitored batches) raises no alarm;
-in-control histories do alarm at other seeds at the rate docs/monitor.md reports.
+Stated delay: a new, lipoprotein-rich serum lot from batch 36 (seed 31, the spec of the
+fixture) is alarmed within 13 batches (13 measured with the default EWMA of every
+attribute; 5 with the former plug-in limits, which alarmed
+on in-control batches every 8). The in-control
+history of seed 44 (30 baseline + 70 monitored batches) raises no alarm; with plug-in
+limits it alarms from batch 46 on, and with the former default (3σ + EWMA λ = 0.2 in
+the attributes' own units) at batch 36 (a Z-average outlier): in-control histories do
+alarm at other seeds, at the rate docs/monitor.md reports.
 """
 
 from __future__ import annotations
@@ -53,12 +56,15 @@ def test_a_serum_lot_change_is_alarmed_within_the_stated_delay(shifted):
     first = shifted.alarms[shifted.alarms["prep_id"] == shifted.history["prep_id"].iloc[
         after[0] - 1]].iloc[0]
     assert first["label"] and first["rule_text"]
+    # Each alarm gives the value its rule tested (for the EWMA, the EWMA) and its limits.
+    for alarm in shifted.alarms.itertuples():
+        assert not alarm.lower <= alarm.value <= alarm.upper, alarm
 
 
 def test_an_in_control_history_raises_no_alarm(tmp_path, use_store):
-    folder = simulate_history(tmp_path / "history", 42, 42, "in_control")
+    folder = simulate_history(tmp_path / "history", 100, 44, "in_control")
     result = monitor([folder], MonitorSettings(n_jobs=2, log_to_mlflow=False))
-    assert len(result.monitored) == 12
+    assert len(result.monitored) == 70
     assert result.alarms.empty
     assert result.drift and not result.drift_alarms
 
