@@ -39,9 +39,11 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
         with console.status("Scoring..."):
             result = (score_function or score)(dataset_dir, output, settings)
     except (ExoqcInputError, ModelIntegrityError) as error:
-        if spec_file is not None and getattr(error, "file", None) == SPEC_SOURCE:
-            error = f"{spec_file}: {error.detail}"
-        console.print(f"exoqc score: {error}", style="red", markup=False, highlight=False,
+        message = str(error)
+        if (spec_file is not None and isinstance(error, ExoqcInputError)
+                and error.file == SPEC_SOURCE):
+            message = f"{spec_file}: {error.detail}"
+        console.print(f"exoqc score: {message}", style="red", markup=False, highlight=False,
                       soft_wrap=True)
         return 1
     except MlflowException as error:

@@ -179,7 +179,7 @@ def record_features(result: DLSResult) -> dict[str, float]:
     for weighting in WEIGHTINGS:
         distribution = result.distribution(weighting)
         row[f"dls_mode_{weighting}_nm"] = (
-            math.nan if distribution is None
+            math.nan if distribution is None or result.diameter_nm is None
             else mode_diameter_nm(result.diameter_nm, distribution))
     for weighting in WEIGHTINGS:
         d10, d50, d90 = result.d_values_nm(weighting)
