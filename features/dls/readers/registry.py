@@ -1,0 +1,70 @@
+"""The DLS formats in detection order, and reading a file through them.
+
+Detection asks each format's own ``sniff`` in the order of :data:`FORMATS` (the most
+specific first: an ALV file's "Correlation" section, then a Zetasizer table header, then
+the generic CSV headers) and reads with the first that recognizes the content. A new
+format is a module offering a :class:`~exoqc.features.dls.readers.record.DLSFormat`,
+placed here in the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from exoqc.errors import DLSFormatError, ExoqcInputError
+from exoqc.features.dls.readers import alv, generic_csv, zetasizer
+from exoqc.features.dls.readers.record import DLSFormat, DLSRecord
+from exoqc.tables import read_text
+
+MAX_DLS_FILE_BYTES = 64 * 1024**2
+"""Instrument exports are small; anything larger is refused with a clear message."""
+MAX_DLS_FILE_LINES = 200_000
+"""More lines than any export holds (a Zetasizer file has one line per record); checked
+before the text is split, so a file of millions of short lines cannot exhaust memory."""
+
+FORMATS: tuple[DLSFormat, ...] = (
+    alv.FORMAT,
+    zetasizer.FORMAT,
+    generic_csv.CORRELOGRAM,
+    generic_csv.DISTRIBUTION,
+)
+"""Every DLS format exoqc reads, in the order detection asks them."""
+
+_BY_NAME = {fmt.name: fmt for fmt in FORMATS}
+
+
+def read_dls_file(path: Path) -> list[DLSRecord]:
+    """All measurement records of a DLS export, its format detected from the content."""
+    path = Path(path)
+    try:
+        text = read_text(path, max_bytes=MAX_DLS_FILE_BYTES)
+    except ExoqcInputError as exc:
+        raise DLSFormatError(path, exc.detail) from exc
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise DLSFormatError(path, "file is empty: expected a DLS export (Zetasizer, ALV .ASC "
+                             "or CSV)", line=1)
+    n_lines = text.count("\n") + 1
+    if n_lines > MAX_DLS_FILE_LINES:
+        raise DLSFormatError(path, f"file has {n_lines} lines: a DLS export has at most "
+                             f"{MAX_DLS_FILE_LINES} (one per record, or one per lag time)",
+                             line=MAX_DLS_FILE_LINES + 1)
+    lines = text.splitlines()
+    kind = detect_format(lines)
+    if kind is None:
+        raise DLSFormatError(
+            path,
+            "not a DLS export exoqc can read: expected a Malvern Zetasizer tab-delimited export "
+            "(a header with 'Sample Name' and 'Correlation Data[1]', 'Sizes[1] (d.nm)' or "
+            "'Z-Ave (d.nm)'), an ALV .ASC file (a \"Correlation\" section), or a CSV with the "
+            "columns tau_us,g2m1 or size_nm,intensity|volume|number",
+            line=1,
+        )
+    return _BY_NAME[kind].read(str(path), lines)
+
+
+def detect_format(lines: Sequence[str]) -> str | None:
+    """The name of the first format in :data:`FORMATS` whose sniff recognizes the lines
+    (``"alv"``, ``"zetasizer"``, ``"csv_correlogram"``, ``"csv_distribution"``), or None."""
+    return next((fmt.name for fmt in FORMATS if fmt.sniff(lines)), None)
