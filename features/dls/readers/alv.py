@@ -19,6 +19,7 @@ from exoqc.features.dls.readers.checks import (
     optional_positive,
 )
 from exoqc.features.dls.readers.record import DLSFormat, DLSRecord
+from exoqc.features.exports import ExportText
 from exoqc.tables import quoted
 
 _ALV_ANGLE = re.compile(r"^angle\s*(?:\((\d+)\))?\s*(?:\[.*\])?$", re.IGNORECASE)
@@ -137,8 +138,9 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def sniff(lines: Sequence[str]) -> bool:
+def sniff(text: ExportText) -> bool:
     """The first line starts with "ALV", or a line is the ``"Correlation"`` section."""
+    lines = text.lines
     first = next((ln.strip() for ln in lines if ln.strip()), "")
     return first.upper().startswith("ALV") or any(ln.strip() == '"Correlation"' for ln in lines)
 

@@ -25,6 +25,7 @@ from exoqc.features.dls.readers.checks import (
     optional_positive,
 )
 from exoqc.features.dls.readers.record import WEIGHTINGS, DLSFormat, DLSRecord
+from exoqc.features.exports import ExportText
 from exoqc.tables import quoted
 
 _TAU_UNITS_S = {"tau_us": 1e-6, "tau_ms": 1e-3, "tau_s": 1.0, "tau_ns": 1e-9}
@@ -165,15 +166,15 @@ def _header_names(lines: Sequence[str]) -> set[str]:
     return {c.strip().lower() for c in re.split(r"[,;\t]", header)}
 
 
-def sniff_correlogram(lines: Sequence[str]) -> bool:
+def sniff_correlogram(text: ExportText) -> bool:
     """A header with ``g2m1`` and a lag-time column (``tau_us``, ``tau_ms``, ...)."""
-    names = _header_names(lines)
+    names = _header_names(text.lines)
     return "g2m1" in names and bool(names & set(_TAU_UNITS_S))
 
 
-def sniff_distribution(lines: Sequence[str]) -> bool:
+def sniff_distribution(text: ExportText) -> bool:
     """A header with ``size_nm`` and a weighting column (``intensity``, ...)."""
-    names = _header_names(lines)
+    names = _header_names(text.lines)
     return "size_nm" in names and bool(names & set(WEIGHTINGS))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exoqc.errors import DLSFormatError
+from exoqc.features.exports import ExportText
 
 Weighting = Literal["intensity", "volume", "number"]
 WEIGHTINGS: tuple[Weighting, ...] = ("intensity", "volume", "number")
@@ -67,12 +68,12 @@ class DLSRecord:
 class DLSFormat:
     """A DLS export format as the registry (:mod:`.registry`) sees it.
 
-    ``sniff(lines)`` says from the content alone whether the file is of this format;
+    ``sniff(text)`` says from the content alone whether the file is of this format;
     ``read(file, lines)`` returns its records or raises :class:`DLSFormatError`. The
     registry asks the formats in its order and reads with the first that recognizes the
     file; it knows nothing else of a format.
     """
 
     name: str
-    sniff: Callable[[Sequence[str]], bool]
+    sniff: Callable[[ExportText], bool]
     read: Callable[[str, Sequence[str]], list[DLSRecord]]

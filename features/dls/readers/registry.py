@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from exoqc.errors import DLSFormatError, ExoqcInputError
+from exoqc.errors import DLSFormatError
 from exoqc.features.dls.readers import alv, generic_csv, zetasizer
 from exoqc.features.dls.readers.record import DLSFormat, DLSRecord
-from exoqc.tables import read_text
+from exoqc.features.exports import ExportText, read_export
 
 MAX_DLS_FILE_BYTES = 64 * 1024**2
 """Instrument exports are small; anything larger is refused with a clear message."""
@@ -37,20 +37,10 @@ _BY_NAME = {fmt.name: fmt for fmt in FORMATS}
 def read_dls_file(path: Path) -> list[DLSRecord]:
     """All measurement records of a DLS export, its format detected from the content."""
     path = Path(path)
-    try:
-        text = read_text(path, max_bytes=MAX_DLS_FILE_BYTES)
-    except ExoqcInputError as exc:
-        raise DLSFormatError(path, exc.detail) from exc
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise DLSFormatError(path, "file is empty: expected a DLS export (Zetasizer, ALV .ASC "
-                             "or CSV)", line=1)
-    n_lines = text.count("\n") + 1
-    if n_lines > MAX_DLS_FILE_LINES:
-        raise DLSFormatError(path, f"file has {n_lines} lines: a DLS export has at most "
-                             f"{MAX_DLS_FILE_LINES} (one per record, or one per lag time)",
-                             line=MAX_DLS_FILE_LINES + 1)
-    lines = text.splitlines()
+    lines = read_export(path, error=DLSFormatError, max_bytes=MAX_DLS_FILE_BYTES,
+                        max_lines=MAX_DLS_FILE_LINES, kind="a DLS export",
+                        formats="Zetasizer, ALV .ASC or CSV",
+                        lines_note=" (one per record, or one per lag time)")
     kind = detect_format(lines)
     if kind is None:
         raise DLSFormatError(
@@ -67,4 +57,5 @@ def read_dls_file(path: Path) -> list[DLSRecord]:
 def detect_format(lines: Sequence[str]) -> str | None:
     """The name of the first format in :data:`FORMATS` whose sniff recognizes the lines
     (``"alv"``, ``"zetasizer"``, ``"csv_correlogram"``, ``"csv_distribution"``), or None."""
-    return next((fmt.name for fmt in FORMATS if fmt.sniff(lines)), None)
+    text = ExportText(lines)
+    return next((fmt.name for fmt in FORMATS if fmt.sniff(text)), None)

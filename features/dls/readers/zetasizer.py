@@ -26,6 +26,7 @@ from exoqc.features.dls.readers.checks import (
     to_floats,
 )
 from exoqc.features.dls.readers.record import WEIGHTINGS, DLSFormat, DLSRecord, Weighting
+from exoqc.features.exports import ExportText
 from exoqc.tables import quoted
 
 _INDEXED = re.compile(r"^(?P<name>[a-z ]+?)\s*\[(?P<i>\d+)\]\s*(?:\((?P<unit>[^)]*)\))?$")
@@ -392,10 +393,10 @@ def _zetasizer_record(file: str, number: int, row: _ZetasizerRow,
     )
 
 
-def sniff(lines: Sequence[str]) -> bool:
+def sniff(text: ExportText) -> bool:
     """A Zetasizer table header (tab-delimited, 'Sample Name' or 'Type', and indexed
     array columns or a reported Z-average) in the first 50 lines."""
-    return any(_zetasizer_header_kind(ln) for ln in lines[:50])
+    return any(_zetasizer_header_kind(ln) for ln in text.lines[:50])
 
 
 FORMAT = DLSFormat("zetasizer", sniff, _read_zetasizer)
