@@ -114,18 +114,13 @@ def _read_alv(file: str, lines: Sequence[str]) -> list[DLSRecord]:
             file=file,
             record=index,
             sample_name=sample,
-            temperature_k=conditions["temperature_k"],
-            viscosity_pa_s=conditions["viscosity_pa_s"],
-            medium_refractive_index=conditions["medium_refractive_index"],
-            wavelength_nm=conditions["wavelength_nm"],
-            angle_deg=conditions["angle_deg"],
+            **conditions,
             count_rate_kcps=optional_positive(file, rate, "count rate", **where),
             duration_s=optional_positive(file, duration[0] if duration else None, "duration",
                                           **where),
             tau_s=tau_s,
             g2m1=np.ascontiguousarray(g2m1),
             instrument="alv",
-            defaults_used=conditions["defaults_used"],
         ))
     return records
 

@@ -5,7 +5,6 @@ and the ``where`` (line, record, column) its caller passes."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TypedDict
 
@@ -14,7 +13,7 @@ from numpy.typing import NDArray
 
 from exoqc.config import DLS_DEFAULTS
 from exoqc.errors import DLSFormatError
-from exoqc.tables import quoted
+from exoqc.tables import decimal_point, quoted
 
 MAX_POINTS = 4096
 """Lag times of a correlogram, or sizes of a distribution, per record. Correlators have
@@ -167,14 +166,6 @@ def check_distribution(file: str, diameter_nm: NDArray, weights: NDArray, **wher
         raise DLSFormatError(file, f"size distribution values add up to more than "
                              f"{np.finfo(float).max:g}: expected percentages or counts",
                              **where)
-
-
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
-
-
-def decimal_point(cell: str) -> str:
-    """European-locale exports write decimal commas ("25,0")."""
-    return cell.replace(",", ".") if _DECIMAL_COMMA.match(cell) else cell
 
 
 def to_floats(file: str, cells: Sequence[str], names: Sequence[str], **where) -> NDArray:

@@ -19,14 +19,13 @@ from exoqc.features.dls.readers.checks import (
     MAX_POINTS,
     check_correlogram,
     check_distribution,
-    decimal_point,
     measurement_conditions,
     number_cell,
     optional_positive,
 )
 from exoqc.features.dls.readers.record import WEIGHTINGS, DLSFormat, DLSRecord
-from exoqc.features.exports import ExportText
-from exoqc.tables import quoted
+from exoqc.features.exports import ExportText, csv_preamble
+from exoqc.tables import decimal_point, quoted, sniff_delimiter
 
 _TAU_UNITS_S = {"tau_us": 1e-6, "tau_ms": 1e-3, "tau_s": 1.0, "tau_ns": 1e-9}
 _CSV_METADATA = {
@@ -49,29 +48,19 @@ def _csv_parts(file: str, lines: Sequence[str], wanted: Sequence[Sequence[str]])
     """(metadata, the first column of each group in ``wanted`` that the header has, column
     names, data rows with their line numbers)."""
     metadata: dict[str, float | str] = {}
-    header_at = None
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped.startswith("#"):
-            body = stripped.lstrip("#").strip()
-            key, sep, value = body.partition(":") if ":" in body else body.partition("=")
-            key = key.strip().lower()
-            if not sep or key not in _CSV_METADATA:
-                continue  # a free comment, or metadata exoqc does not use (operator, ...)
-            target, convert = _CSV_METADATA[key]
-            if convert is None:
-                metadata[target] = value.strip()
-            else:
-                metadata[target] = convert(number_cell(file, value, f"'{key}'", line=number))
-            continue
-        header_at = number
-        break
+    preamble, header_at = csv_preamble(lines)
+    for number, key, value in preamble:
+        if key not in _CSV_METADATA:
+            continue  # metadata exoqc does not use (operator, ...)
+        target, convert = _CSV_METADATA[key]
+        if convert is None:
+            metadata[target] = value
+        else:
+            metadata[target] = convert(number_cell(file, value, f"'{key}'", line=number))
     if header_at is None:
         raise DLSFormatError(file, "no header line: expected a CSV header", line=len(lines))
     header = lines[header_at - 1]
-    delimiter = max((",", ";", "\t"), key=header.count)
+    delimiter = sniff_delimiter(header)
     names = [c.strip().lower() for c in header.split(delimiter)]
     chosen = []
     for group in wanted:
@@ -129,16 +118,11 @@ def _csv_record(file: str, metadata: dict, **arrays) -> DLSRecord:
         file=file,
         record=1,
         sample_name=str(metadata.get("sample_name", Path(file).stem)),
-        temperature_k=conditions["temperature_k"],
-        viscosity_pa_s=conditions["viscosity_pa_s"],
-        medium_refractive_index=conditions["medium_refractive_index"],
-        wavelength_nm=conditions["wavelength_nm"],
-        angle_deg=conditions["angle_deg"],
+        **conditions,
         count_rate_kcps=optional_positive(file, metadata.get("count_rate_kcps"), "count rate",
                                            **where),
         duration_s=optional_positive(file, metadata.get("duration_s"), "duration", **where),
         instrument="csv",
-        defaults_used=conditions["defaults_used"],
         **arrays,
     )
 

@@ -3,7 +3,6 @@ distribution, and what a format offers the registry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -11,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exoqc.errors import DLSFormatError
-from exoqc.features.exports import ExportText
+from exoqc.features.exports import ExportFormat
 
 Weighting = Literal["intensity", "volume", "number"]
 WEIGHTINGS: tuple[Weighting, ...] = ("intensity", "volume", "number")
@@ -64,16 +63,6 @@ class DLSRecord:
 
 
 
-@dataclass(frozen=True)
-class DLSFormat:
-    """A DLS export format as the registry (:mod:`.registry`) sees it.
 
-    ``sniff(text)`` says from the content alone whether the file is of this format;
-    ``read(file, lines)`` returns its records or raises :class:`DLSFormatError`. The
-    registry asks the formats in its order and reads with the first that recognizes the
-    file; it knows nothing else of a format.
-    """
-
-    name: str
-    sniff: Callable[[ExportText], bool]
-    read: Callable[[str, Sequence[str]], list[DLSRecord]]
+DLSFormat = ExportFormat[DLSRecord]
+"""A DLS export format: its name, its own ``sniff`` and its ``read``."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from exoqc.errors import NTAFormatError
-from exoqc.features.exports import ExportText
+from exoqc.features.exports import ExportText, csv_preamble
 from exoqc.features.nta.readers.checks import (
     MAX_VIDEOS,
     check_bins,
@@ -35,22 +35,12 @@ _CSV_METADATA = {
 _SIZE_COLUMNS = ("size_nm", "diameter_nm")
 _CONCENTRATION_COLUMNS = ("concentration", "concentration_per_ml", "particles_per_ml")
 _SAMPLE_COLUMNS = ("sample_name", "sample")
+
+
 def _read_csv(file: str, lines: Sequence[str]) -> list[NTASample]:
-    metadata: dict[str, tuple[str, int]] = {}
-    header_at = None
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped.startswith("#"):
-            body = stripped.lstrip("#").strip()
-            key, sep, value = body.partition(":") if ":" in body else body.partition("=")
-            key = key.strip().lower()
-            if sep and key in _CSV_METADATA:
-                metadata[_CSV_METADATA[key]] = (value.strip(), number)
-            continue
-        header_at = number
-        break
+    preamble, header_at = csv_preamble(lines)
+    metadata = {_CSV_METADATA[key]: (value, number) for number, key, value in preamble
+                if key in _CSV_METADATA}
     if header_at is None:  # detect_format found a header, so this cannot happen
         raise NTAFormatError(file, "no header line: expected a CSV header", line=len(lines))
     sep = sniff_delimiter(lines[header_at - 1])

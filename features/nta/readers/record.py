@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
-from exoqc.features.exports import ExportText
+from exoqc.features.exports import ExportFormat
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,16 +59,6 @@ class NTASample:
         return int(self.video_concentration_per_ml.shape[0])
 
 
-@dataclass(frozen=True)
-class NTAFormat:
-    """An NTA export format as the registry (:mod:`.registry`) sees it.
 
-    ``sniff(text)`` says from the content alone whether the file is of this format;
-    ``read(file, lines)`` returns its samples or raises :class:`exoqc.errors.NTAFormatError`.
-    The registry asks the formats in its order and reads with the first that recognizes
-    the file; it knows nothing else of a format.
-    """
-
-    name: str
-    sniff: Callable[[ExportText], bool]
-    read: Callable[[str, Sequence[str]], list[NTASample]]
+NTAFormat = ExportFormat[NTASample]
+"""A NTA export format: its name, its own ``sniff`` and its ``read``."""

@@ -3,7 +3,7 @@
 Detection asks each format's own ``sniff`` in the order of :data:`FORMATS` (a NanoSight
 ExperimentSummary, a ZetaView table, a NanoSight per-particle export, then the generic
 CSV) and reads with the first that recognizes the content. A new format is a module
-offering a :class:`~exoqc.features.nta.readers.record.NTAFormat`, placed here in the order.
+offering a :data:`~exoqc.features.nta.readers.record.NTAFormat`, placed here in the order.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exoqc.errors import NTAFormatError
-from exoqc.features.exports import ExportText, read_export
+from exoqc.features.exports import FormatRegistry
 from exoqc.features.nta.readers import generic_csv, nanosight, nanosight_particles, zetaview
 from exoqc.features.nta.readers.record import NTAFormat, NTASample
 
@@ -30,28 +30,23 @@ FORMATS: tuple[NTAFormat, ...] = (
 )
 """Every NTA format exoqc reads, in the order detection asks them."""
 
-_BY_NAME = {fmt.name: fmt for fmt in FORMATS}
+REGISTRY = FormatRegistry(
+    FORMATS, NTAFormatError, MAX_NTA_FILE_BYTES, MAX_NTA_FILE_LINES, kind="an NTA export",
+    names="NanoSight ExperimentSummary.csv, ZetaView .txt or CSV",
+    unknown="not an NTA export exoqc can read: expected a NanoSight ExperimentSummary "
+    "(a '[Size Data]' section with 'Bin centre (nm)'), a ZetaView .txt (a 'Size / nm' "
+    "table with 'Number' and 'Concentration'), a NanoSight ParticleData/AllTracks "
+    "export ('Particle ID' and 'Size/nm' columns) or a CSV with the column size_nm "
+    "(and concentration, or one row per tracked particle)",
+)
 
 
 def read_nta_file(path: Path) -> list[NTASample]:
     """All samples of an NTA export, its format detected from the content."""
-    path = Path(path)
-    lines = read_export(path, error=NTAFormatError, max_bytes=MAX_NTA_FILE_BYTES,
-                        max_lines=MAX_NTA_FILE_LINES, kind="an NTA export",
-                        formats="NanoSight ExperimentSummary.csv, ZetaView .txt or CSV")
-    kind = detect_format(lines)
-    if kind is None:
-        raise NTAFormatError(
-            path, "not an NTA export exoqc can read: expected a NanoSight ExperimentSummary "
-            "(a '[Size Data]' section with 'Bin centre (nm)'), a ZetaView .txt (a 'Size / nm' "
-            "table with 'Number' and 'Concentration'), a NanoSight ParticleData/AllTracks "
-            "export ('Particle ID' and 'Size/nm' columns) or a CSV with the column size_nm "
-            "(and concentration, or one row per tracked particle)", line=1)
-    return _BY_NAME[kind].read(str(path), lines)
+    return REGISTRY.read(path)
 
 
 def detect_format(lines: Sequence[str]) -> str | None:
     """The name of the first format in :data:`FORMATS` whose sniff recognizes the lines
     (``"nanosight"``, ``"zetaview"``, ``"nanosight_particles"``, ``"csv"``), or None."""
-    text = ExportText(lines)
-    return next((fmt.name for fmt in FORMATS if fmt.sniff(text)), None)
+    return REGISTRY.detect(lines)
