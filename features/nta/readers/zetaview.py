@@ -1,6 +1,7 @@
 """Particle Metrix ZetaView ``.txt``: ``Key: value`` header lines (``Sample``,
 ``Dilution::``, ``Number of Traces``, ``Average Number of Particles``, ``Sensitivity``,
-``Shutter`` ...), then a ``Size Distribution`` table ``Size / nm``, ``Number``,
+``Shutter``, the instrument's ``Median Number (D50)`` kept as ``reported_d50_nm`` ...),
+then a ``Size Distribution`` table ``Size / nm``, ``Number``,
 ``Concentration / cm-3``, ``Volume / nm^3``, ``Area / nm^2`` (tab-delimited, Latin-1). Its
 concentrations are those of the measured (diluted) suspension; the reader multiplies them
 by ``Dilution``. One sample, one "video" (the positions are scanned into one
@@ -36,6 +37,7 @@ _ZETAVIEW_KEYS = {
     "viscosity": "viscosity_cp", "dilution": "dilution", "number of traces": "traces",
     "average number of particles": "particles_per_frame", "sensitivity": "sensitivity",
     "minimum brightness": "threshold", "shutter": "shutter",
+    "median number (d50)": "reported_d50",
 }
 
 
@@ -112,6 +114,7 @@ def _read_zetaview(file: str, lines: Sequence[str]) -> list[NTASample]:
     threshold = number_of("threshold", "minimum brightness")
     shutter = number_of("shutter", "shutter")
     per_frame = number_of("particles_per_frame", "average number of particles")
+    reported_d50 = number_of("reported_d50", "median number (D50)")
     return [NTASample(
         file=file, record=1,
         sample_name=values.get("sample", ("", 0))[0] or Path(file).stem,
@@ -126,6 +129,7 @@ def _read_zetaview(file: str, lines: Sequence[str]) -> list[NTASample]:
         detection_threshold=() if threshold is None else (threshold,),
         shutter=() if shutter is None else (shutter,),
         software=values.get("software", ("", 0))[0],
+        reported_d50_nm=reported_d50,
         instrument_warnings=tuple(warnings), line=header_at + 1,
     )]
 
