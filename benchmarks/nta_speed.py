@@ -63,6 +63,20 @@ def per_file(n_files: int, root: Path) -> None:
             print(f"{name}: {len(paths)} files, read + analyse + features: median "
                   f"{np.median(ms):.2f} ms, p90 {np.percentile(ms, 90):.2f} ms; "
                   f"{len(ms) / ms.sum() * 1e3:.0f} files/s")
+        # Reading alone against the rest, per real file: the yardstick is that
+        # reading an export costs no more than analysing one DLS record.
+        for path in sorted(REAL.glob("*.csv")):
+            read_ms, rest_ms = [], []
+            for _ in range(50):
+                start = time.perf_counter()
+                samples = read_nta_file(path)
+                middle = time.perf_counter()
+                for sample in samples:
+                    result_features(analyze_sample(sample))
+                read_ms.append((middle - start) * 1e3)
+                rest_ms.append((time.perf_counter() - middle) * 1e3)
+            print(f"  {path.name}: read {np.median(read_ms):.2f} ms, analyse + features "
+                  f"{np.median(rest_ms):.2f} ms (median of 50)")
         seconds = []
         for record in dls:
             start = time.perf_counter()

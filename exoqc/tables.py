@@ -22,7 +22,10 @@ MAX_TABLE_BYTES = 256 * 1024**2
 one takes about 12 times its size (a markers.csv of 1 million rows, 38 MB: 470 MB, 3 s)."""
 
 _FIRST_LINE = re.compile(r"[^\r\n]*")
-_NUMBER_WITH_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
+DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
+"""A number written with a decimal comma, as European-locale software writes it: "25,0",
+"-0,5", "1,5e3", and ",5" (0.5, as ".5" is read in any file). The one rule of every
+reader (tables, DLS and NTA exports), applied where a comma cannot be the delimiter."""
 # 12.000 or 1.234.567: in a file with decimal commas, a dot separates thousands as often as
 # not (a group never starts with 0, so 0.125 is a decimal).
 _DOT_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$")
@@ -37,6 +40,12 @@ def quoted(cell: str) -> str:
     if len(cell) <= MAX_QUOTED_CHARS:
         return f"'{cell}'"
     return f"'{cell[:MAX_QUOTED_CHARS]}...' ({len(cell)} characters)"
+
+
+def decimal_point(cell: str) -> str:
+    """``cell`` with its decimal comma made a point when it is a number written with one
+    (:data:`DECIMAL_COMMA`), else unchanged."""
+    return cell.replace(",", ".") if DECIMAL_COMMA.match(cell) else cell
 
 
 def decode_text(raw: bytes, path: Path) -> str:
@@ -146,7 +155,7 @@ def parse_numbers(values: pd.Series, delimiter: str = ",") -> tuple[pd.Series, p
     text = values.fillna("")
     ambiguous = pd.Series(False, index=text.index)
     if delimiter != ",":
-        comma = text.str.match(_NUMBER_WITH_DECIMAL_COMMA)
+        comma = text.str.match(DECIMAL_COMMA)
         dotted = text.str.match(_DOT_THOUSANDS)
         ambiguous = dotted & (comma.any() | text.str.contains(_SEVERAL_DOTS))
         text = text.where(~comma, text.str.replace(",", ".", regex=False))

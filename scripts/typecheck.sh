@@ -4,7 +4,7 @@
 # The package is spread over top-level folders that pyproject.toml maps into it (features/ is
 # exoqc.features, ...). mypy cannot read that mapping, so the check runs on a tree of symbolic
 # links laid out as the installed package; paths in its messages are the repository's.
-# Arguments are passed to mypy (e.g. a file list: scripts/typecheck.sh features/nta/readers.py).
+# Arguments are passed to mypy (e.g. a file list: scripts/typecheck.sh features/nta/readers/zetaview.py).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 mypy="${MYPY:-$repo/.venv/bin/mypy}"

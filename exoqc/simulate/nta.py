@@ -246,6 +246,22 @@ def _e(value: float) -> str:
     return f"{mantissa}E{int(exponent):+d}"
 
 
+def _zetaview_medians(sizes_nm: NDArray) -> list[str]:
+    """The instrument's own medians of the traced particles, in the header lines and order
+    of a ZetaView 8.05 export (docs/nta.md cites the public code that reads them): by
+    number, by concentration (the same: each track adds one particle's concentration) and
+    by volume (each track weighted by d³; the sizes are sorted, as :func:`measure` keeps
+    them)."""
+    if not sizes_nm.size:
+        return []
+    by_number = float(np.percentile(sizes_nm, 50))
+    volume = np.cumsum(sizes_nm**3)
+    by_volume = float(sizes_nm[np.searchsorted(volume, volume[-1] / 2)])
+    return [f"Median Number (D50):\t{by_number:.6f}",
+            f"Median Concentration (D50):\t{by_number:.6f}",
+            f"Median Volume (D50):\t{by_volume:.6f}"]
+
+
 def zetaview_text(m: NTAMeasurement, experiment: str) -> str:
     """The measurement as a ZetaView 8.05 ``.txt`` export (Latin-1, CRLF); its
     concentrations are of the measured suspension, with the dilution on its own line."""
@@ -266,6 +282,7 @@ def zetaview_text(m: NTAMeasurement, experiment: str) -> str:
         f"Number of Traces:\t{video.sizes_nm.size}",
         f"Average Number of Particles:\t{video.particles_per_frame:.2f}",
         f"Dilution::\t{m.dilution:.2f}", "Laser Wavelength nm:\t488.00",
+        *_zetaview_medians(video.sizes_nm),
         "Minimum Brightness:\t30", "Minimum Tracelength:\t15",
         "Camera:\tFpSec 30 #Cycles 2\tFRate 30.00", f"Sensitivity:\t{sensitivity:.1f}",
         "Shutter:\t100", "", "Size Distribution",

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from exoqc.errors import ExoqcInputError
 from exoqc.features.dls.analysis import DLSResult, analyze_file
+from exoqc.features.report import results_table, run_files_command
 
 __all__ = ["run_dls_command"]
-
-_PIPED_WIDTH = 200
-_MAX_FILE_COLUMN = 40
 
 
 def run_dls_command(
@@ -26,23 +21,9 @@ def run_dls_command(
 
     Returns the exit code: 0 when every file was analysed, 1 otherwise.
     """
-    results: list[DLSResult] = []
-    failed = 0
-    errors = Console(stderr=True, highlight=False)
-    for path in files:
-        try:
-            results.extend(analyze_file(path, particle_refractive_index=particle_refractive_index))
-        except ExoqcInputError as exc:
-            failed += 1
-            errors.print(f"error: {exc}", markup=False, soft_wrap=True)
-    if as_json:
-        json.dump([r.to_json() for r in results], sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
-    elif results:
-        # Piped output gets a fixed width rather than rich's 80-column default.
-        width = None if sys.stdout.isatty() else _PIPED_WIDTH
-        Console(highlight=False, width=width).print(_table(results))
-    return 1 if failed else 0
+    return run_files_command(
+        files, partial(analyze_file, particle_refractive_index=particle_refractive_index),
+        as_json, _table)
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -50,19 +31,14 @@ def _number(value: float | None, digits: int) -> str:
 
 
 def _table(results: Sequence[DLSResult]) -> Table:
-    table = Table(title="DLS analysis (exoqc): one row per record; peaks by intensity",
-                  title_justify="left")
-    file_width = min(max(len(Path(r.file).name) for r in results), _MAX_FILE_COLUMN)
-    for name, justify, wraps, width in (
-        ("File", "left", True, file_width), ("Rec", "right", False, None),
-        ("Sample", "left", True, None), ("Angle °", "right", False, None),
-        ("Source", "left", False, None), ("Z-avg nm", "right", False, None),
-        ("PDI", "right", False, None), ("Intercept", "right", False, None),
-        ("Peaks nm (% int.)", "left", True, None), ("D50 nm", "right", False, None),
-        ("Flags", "left", True, None),
-    ):
-        table.add_column(name, justify=justify, overflow="fold", no_wrap=not wraps,
-                         min_width=width)
+    table = results_table(
+        "DLS analysis (exoqc): one row per record; peaks by intensity",
+        (r.file for r in results),
+        (("Rec", "right", False), ("Sample", "left", True), ("Angle °", "right", False),
+         ("Source", "left", False), ("Z-avg nm", "right", False), ("PDI", "right", False),
+         ("Intercept", "right", False), ("Peaks nm (% int.)", "left", True),
+         ("D50 nm", "right", False), ("Flags", "left", True)),
+    )
     previous_file = None
     for r in results:
         if previous_file is not None and r.file != previous_file:

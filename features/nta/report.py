@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from exoqc.errors import ExoqcInputError
 from exoqc.features.nta.analysis import NTAResult, analyze_file
+from exoqc.features.report import results_table, run_files_command
 
 __all__ = ["run_nta_command"]
-
-_PIPED_WIDTH = 200
-_MAX_FILE_COLUMN = 40
 
 
 def run_nta_command(files: Sequence[Path], as_json: bool) -> int:
@@ -24,22 +18,7 @@ def run_nta_command(files: Sequence[Path], as_json: bool) -> int:
 
     Returns the exit code: 0 when every file was analysed, 1 otherwise.
     """
-    results: list[NTAResult] = []
-    failed = 0
-    errors = Console(stderr=True, highlight=False)
-    for path in files:
-        try:
-            results.extend(analyze_file(path))
-        except ExoqcInputError as exc:
-            failed += 1
-            errors.print(f"error: {exc}", markup=False)
-    if as_json:
-        json.dump([r.to_json() for r in results], sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
-    elif results:
-        width = None if sys.stdout.isatty() else _PIPED_WIDTH
-        Console(highlight=False, width=width).print(_table(results))
-    return 1 if failed else 0
+    return run_files_command(files, analyze_file, as_json, _table)
 
 
 def _number(value: float | None, fmt: str) -> str:
@@ -47,19 +26,15 @@ def _number(value: float | None, fmt: str) -> str:
 
 
 def _table(results: Sequence[NTAResult]) -> Table:
-    table = Table(title="NTA analysis (exoqc): one row per sample, the mean over its videos",
-                  title_justify="left")
-    file_width = min(max(len(Path(r.file).name) for r in results), _MAX_FILE_COLUMN)
-    for name, justify, wraps, width in (
-        ("File", "left", True, file_width), ("Rec", "right", False, None),
-        ("Sample", "left", True, None), ("Instrument", "left", False, None),
-        ("Particles/mL", "right", False, None), ("Mean nm", "right", False, None),
-        ("Mode nm", "right", False, None), ("D10/D50/D90 nm", "right", False, None),
-        ("Videos (CV)", "right", False, None), ("Per frame", "right", False, None),
-        ("Flags", "left", True, None),
-    ):
-        table.add_column(name, justify=justify, overflow="fold", no_wrap=not wraps,
-                         min_width=width)
+    table = results_table(
+        "NTA analysis (exoqc): one row per sample, the mean over its videos",
+        (r.file for r in results),
+        (("Rec", "right", False), ("Sample", "left", True), ("Instrument", "left", False),
+         ("Particles/mL", "right", False), ("Mean nm", "right", False),
+         ("Mode nm", "right", False), ("D10/D50/D90 nm", "right", False),
+         ("Videos (CV)", "right", False), ("Per frame", "right", False),
+         ("Flags", "left", True)),
+    )
     for r in results:
         cv = "" if r.concentration_cv is None else f" ({100 * r.concentration_cv:.0f}%)"
         table.add_row(

@@ -108,6 +108,23 @@ def test_semicolon_decimal_comma_and_bom(tmp_path):
     assert dataset.preps.at["P1", "protein_ug_per_ml"] == pytest.approx(12.5)
 
 
+@pytest.mark.parametrize(("cell", "expected"), [(",5", 0.5), ("0,5e1", 5.0), ("12,5", 12.5)])
+def test_decimal_comma_rule_reads_what_a_dls_file_reads(tmp_path, cell, expected):
+    """One decimal-comma rule for every reader (exoqc.tables.DECIMAL_COMMA): a cell a DLS
+    export reads (tests/features/dls/test_readers.py, same cells) preps.csv reads too."""
+    preps = f"prep_id;protein_ug_per_ml\nP1;{cell}\n"
+    root = write_folder(tmp_path, preps=preps, markers=None, cargo=None)
+    assert load_dataset(root).preps.at["P1", "protein_ug_per_ml"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("cell", ["5,", ",", "1,2,3"])
+def test_decimal_comma_rule_refuses_what_a_dls_file_refuses(tmp_path, cell):
+    preps = f"prep_id;protein_ug_per_ml\nP1;{cell}\n"
+    root = write_folder(tmp_path, preps=preps, markers=None, cargo=None)
+    with pytest.raises(DatasetError, match="not a number"):
+        load_dataset(root)
+
+
 def test_utf16_file(tmp_path):
     root = write_folder(tmp_path, markers=None, cargo=None)
     (root / "preps.csv").write_text("prep_id,batch\nP1,B1\n", encoding="utf-16")

@@ -82,6 +82,17 @@ def test_both_layouts_read_back_as_the_measurement(tmp_path, instrument, suffix)
     assert "reported_disagreement" not in result.flags
 
 
+def test_zetaview_export_states_the_median_of_its_tracks():
+    m = _measurement({"sev": (2e10, 100.0, 0.3)}, "zetaview")
+    text = nta.zetaview_text(m, "exp")
+    tracks = m.videos[0].sizes_nm
+    assert f"Median Number (D50):\t{np.median(tracks):.6f}\r\n" in text
+    # by volume: the size below which half the tracks' summed d³ lies
+    volume = np.sort(tracks) ** 3
+    by_volume = np.sort(tracks)[np.argmax(np.cumsum(volume) >= volume.sum() / 2)]
+    assert f"Median Volume (D50):\t{by_volume:.6f}\r\n" in text
+
+
 def test_nta_does_not_see_most_lipoproteins_and_exomeres():
     populations = {"sev": (1e10, 100.0, 0.3), "hdl": (1e11, 10.0, 0.15),
                    "ldl": (1e11, 22.0, 0.1), "exomere": (1e11, 35.0, 0.2)}

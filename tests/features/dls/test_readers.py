@@ -148,6 +148,21 @@ def test_generic_size_distribution_csv(write_file):
                                           "angle_deg"}
 
 
+@pytest.mark.parametrize(("cell", "expected"), [(",5", 0.5), ("0,5e1", 5.0), ("12,5", 12.5)])
+def test_decimal_comma_rule_reads_what_preps_csv_reads(write_file, cell, expected):
+    """One decimal-comma rule for every reader (exoqc.tables.DECIMAL_COMMA): a cell
+    preps.csv reads (tests/exoqc/test_dataset.py, same cells) a DLS export reads too."""
+    text = f"size_nm;volume\n50;1\n80;{cell}\n120;60\n"
+    assert read_dls_file(write_file("dist.csv", text))[0].weights[1] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("cell", ["5,", ",", "1,2,3"])
+def test_decimal_comma_rule_refuses_what_preps_csv_refuses(write_file, cell):
+    text = f"size_nm;volume\n50;1\n80;{cell}\n120;60\n"
+    with pytest.raises(DLSFormatError, match="not a number"):
+        read_dls_file(write_file("dist.csv", text))
+
+
 def test_format_is_detected_from_content_not_name(write_file):
     alv = write_file("measurement.csv", ALV_RUN.read_bytes())
     assert read_dls_file(alv)[0].instrument == "alv"

@@ -28,11 +28,16 @@ ZETAVIEW_CM3_PER_TRACE = 6.0e4
 for in the synthetic export: the ratio of its Concentration and Number columns."""
 
 
+def zetaview_tracks(median_nm: float = 110.0, sigma_ln: float = 0.35, traces: int = 1850,
+                    seed: int = 7) -> np.ndarray:
+    """The sizes of the traced particles of a log-normal sample (nm)."""
+    return np.random.default_rng(seed).lognormal(np.log(median_nm), sigma_ln, traces)
+
+
 def zetaview_counts(median_nm: float = 110.0, sigma_ln: float = 0.35, traces: int = 1850,
                     seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     """Bin centres (5 nm classes) and traced particles per bin of a log-normal sample."""
-    rng = np.random.default_rng(seed)
-    sizes = rng.lognormal(np.log(median_nm), sigma_ln, traces)
+    sizes = zetaview_tracks(median_nm, sigma_ln, traces, seed)
     edges = np.arange(5.0, 1005.0, 5.0)
     counts, _ = np.histogram(sizes, edges)
     return (edges[:-1] + edges[1:]) / 2, counts.astype(float)
@@ -40,8 +45,10 @@ def zetaview_counts(median_nm: float = 110.0, sigma_ln: float = 0.35, traces: in
 
 def zetaview_text(centres_nm: np.ndarray, counts: np.ndarray, *,
                   dilution: float | None = ZETAVIEW_DILUTION, sample: str = "EV prep 11",
-                  particles_per_frame: float = 121.4, drift_result: str = "Good") -> str:
-    """A ZetaView ``.txt`` export of one measurement (see the module docstring)."""
+                  particles_per_frame: float = 121.4, drift_result: str = "Good",
+                  median_number_nm: float | None = None) -> str:
+    """A ZetaView ``.txt`` export of one measurement (see the module docstring), with the
+    instrument's ``Median Number (D50):`` line when ``median_number_nm`` is given."""
     concentration = counts * ZETAVIEW_CM3_PER_TRACE
     head = [
         "Original File:\tC:\\ZetaView\\Data\\EV_prep_11_20240305_0001.avi\tSection:\t1",
@@ -60,8 +67,11 @@ def zetaview_text(centres_nm: np.ndarray, counts: np.ndarray, *,
     ]
     if dilution is not None:
         head.append(f"Dilution::\t{dilution:.2f}")
+    head.append("Laser Wavelength nm:\t488.00")
+    if median_number_nm is not None:
+        head.append(f"Median Number (D50):\t{median_number_nm:.6f}")
     head += [
-        "Laser Wavelength nm:\t488.00", "Minimum Brightness:\t30", "Minimum Area:\t10",
+        "Minimum Brightness:\t30", "Minimum Area:\t10",
         "Maximum Area:\t1000", "Maximum Brightness:\t255", "Tracking Radius2:\t100",
         "Minimum Tracelength:\t15", "Camera:\tFpSec 30 #Cycles 2\tFRate 30.00",
         "Sensitivity:\t80.0", "Shutter:\t100", "Gain:\t28.0", "", "Size Distribution",

@@ -17,6 +17,7 @@ from nta_files import (
     write_zetaview,
     zetaview_counts,
     zetaview_text,
+    zetaview_tracks,
 )
 
 from exoqc.errors import NTAFormatError
@@ -144,6 +145,31 @@ def test_synthetic_zetaview_export(tmp_path):
     settings = result.to_json()["settings"]
     assert (settings["camera_level"], settings["shutter"]) == ([80.0], [100.0])
     assert settings["detection_threshold"] == [30.0]
+
+
+def test_zetaview_stated_median_is_kept_apart_and_reproduced(tmp_path):
+    # "Median Number (D50):" is the instrument's median of its traced particles (docs/nta.md
+    # cites the public code that reads the line); exoqc's D50 comes from the 5 nm classes.
+    centres, counts = zetaview_counts()
+    stated = float(np.median(zetaview_tracks()))
+    text = zetaview_text(centres, counts, median_number_nm=stated)
+    [sample] = read_nta_file(write_zetaview(tmp_path / "z.txt", text))
+    assert sample.reported_d50_nm == pytest.approx(stated, abs=1e-6)
+    assert sample.reported_mean_nm is None and sample.reported_concentration_per_ml is None
+    result = analyze_sample(sample)
+    assert result.reported["d50_nm"] == sample.reported_d50_nm
+    assert result.d50_nm == pytest.approx(stated, rel=0.01)
+    assert "reported_disagreement" not in result.flags
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_zetaview_stated_median_that_disagrees_is_flagged(tmp_path, factor):
+    centres, counts = zetaview_counts()
+    stated = float(np.median(zetaview_tracks())) * factor
+    text = zetaview_text(centres, counts, median_number_nm=stated)
+    [result] = analyze_file(write_zetaview(tmp_path / "z.txt", text))
+    assert "reported_disagreement" in result.flags
+    assert result.to_json()["reported_d50_nm"] == pytest.approx(stated, abs=1e-6)
 
 
 def test_nanosight_shutter_per_video_is_kept():

@@ -1,0 +1,330 @@
+"""Malvern NanoSight NTA 3.x ``ExperimentSummary.csv``: ``[Section]`` blocks of ``key,
+value per video`` rows (``[Conditions]``, ``[Settings]``, ``[Results]`` with the dilution
+factor and the concentration of each video plus their average, ``[Concentration
+Warnings]``), then ``[Size Data]``: reported Mean/Mode/SD/D10/D50/D90 per video and the
+number-weighted distribution, ``Bin centre (nm)`` and one concentration column per video.
+Comma-delimited as the instrument writes it, or re-saved by a spreadsheet (numbers
+written out in full, rows padded with delimiters, semicolons and decimal commas in
+European locales). One sample per file: its videos are the replicates."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import methodcaller
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from exoqc.errors import NTAFormatError
+from exoqc.features.exports import ExportText
+from exoqc.features.nta.readers.checks import (
+    MAX_BINS,
+    MAX_VIDEOS,
+    check_bins,
+    check_dilution,
+    check_distribution,
+    check_sizes,
+    to_floats,
+)
+from exoqc.features.nta.readers.record import NTAFormat, NTASample
+from exoqc.tables import quoted, sniff_delimiter
+
+_OK_VALUES = {"", "ok", "no", "none", "n/a"}
+
+
+@dataclass
+class _Row:
+    line: int
+    cells: list[str]
+
+    @property
+    def key(self) -> str:
+        return self.cells[0].strip().lower() if self.cells else ""
+
+
+def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
+    reader = csv.reader(lines, delimiter=sep)
+    rows = []
+    try:
+        for number, cells in enumerate(reader, start=1):
+            rows.append(_Row(number, list(map(str.strip, cells))))
+    except csv.Error as exc:
+        raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells with "
+                             "quotes closed", line=reader.line_num) from None
+    return rows
+
+
+def _trimmed(cells: list[str]) -> list[str]:
+    """Cells without the empty ones a spreadsheet pads rows with."""
+    end = len(cells)
+    while end and not cells[end - 1]:
+        end -= 1
+    return cells[:end]
+
+
+def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int],
+                   padded: bool) -> NDArray[np.float64] | None:
+    """The ``wanted`` columns of a distribution block whose every line is a row of numbers
+    no wider than the header (``n_seps`` delimiters), or None when any is not (a bad cell,
+    decimal commas, a blank line, which loadtxt would skip: the careful path decides).
+    Unless the export pads its rows with a trailing delimiter (``padded``), one full-width
+    parse both reads the numbers and proves the width, which a count over every row would
+    cost again."""
+    if not block:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "input contained no data" is a blank block
+            if padded:
+                values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2,
+                                    comments=None)
+                if max(map(methodcaller("count", sep), block)) > n_seps:
+                    return None
+            else:
+                values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
+                if values.shape[1] != n_seps + 1:
+                    return None
+                values = values[:, wanted]
+    except (ValueError, UserWarning):
+        return None
+    return values if values.shape[0] == len(block) else None
+
+
+def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
+    sep = sniff_delimiter("\n".join(lines[:60]))
+    bin_at = next((i for i, ln in enumerate(lines)
+                   if ln.lstrip().lstrip('"').lower().startswith("bin centre")), None)
+    if bin_at is None:
+        raise NTAFormatError(file, "no size distribution: expected a '[Size Data]' section "
+                             "with a 'Bin centre (nm)' table", line=len(lines))
+    # Only the header blocks go through the csv module (quoted remarks may hold commas);
+    # the distribution below is plain numbers, read in one go.
+    rows = _rows(file, lines[: bin_at + 1], sep)
+    section = ""
+    found: dict[tuple[str, str], _Row] = {}
+    results_header: _Row | None = None
+    size_header: _Row | None = None
+    weighting: _Row | None = None
+    for row in rows[:-1]:
+        key = row.key
+        if key.startswith("[") and key.endswith("]"):
+            section = key[1:-1]
+            if section == "results":
+                results_header = row
+            continue
+        if not key:
+            continue
+        if section == "size data" and key == "filename":
+            size_header = row
+        if section == "size data" and key == "weighting":
+            weighting = row
+        found.setdefault((section, key), row)
+    if weighting is not None and len(weighting.cells) > 1 and \
+            weighting.cells[1].lower() != "number":
+        raise NTAFormatError(file, f"the size distribution is weighted by "
+                             f"{quoted(weighting.cells[1])}: expected number weighting "
+                             "(NTA counts particles)", line=weighting.line)
+
+    header = rows[-1]
+    columns = _trimmed(header.cells)
+    video_columns = [i for i, name in enumerate(columns[1:], start=1)
+                     if name.lower().startswith("concentration")
+                     and not name.lower().startswith("concentration average")]
+    if not video_columns:
+        raise NTAFormatError(file, "the 'Bin centre (nm)' table has no concentration column: "
+                             "expected one 'Concentration (particles / ml)' column per video",
+                             line=header.line)
+    if len(video_columns) > MAX_VIDEOS:
+        raise NTAFormatError(file, f"{len(video_columns)} videos: expected at most "
+                             f"{MAX_VIDEOS}", line=header.line)
+    width = len(columns)
+    # The table ends at the first line without a value (or the file's end).
+    candidates = lines[bin_at + 1: bin_at + 2 + MAX_BINS]
+    header_seps = lines[bin_at].count(sep)
+    wanted = [0, *video_columns]
+    # As exported, the table ends at an empty line or one of bare delimiters, found by
+    # list.index in C; a full-width parse with one row per line then proves that no line
+    # before it is blank (each has numbers) and none is wider than the header. Otherwise
+    # the careful path: a Python loop over ~10³ rows costs as much as parsing them.
+    end = min((candidates.index(t) for t in ("", sep * header_seps) if t in candidates),
+              default=len(candidates))
+    values = _uniform_table(candidates[:end], sep, header_seps, wanted,
+                            padded=len(header.cells) > width)
+    if values is None:
+        stripped = list(map(methodcaller("strip", " \t" + sep), candidates))
+        end = stripped.index("") if "" in stripped else len(candidates)
+    if end > MAX_BINS:
+        check_bins(file, MAX_BINS + 1, header.line)
+    block = candidates[:end]
+    if values is None and block and \
+            max(map(methodcaller("count", sep), block)) > header_seps:
+        for number, text in enumerate(block, start=bin_at + 2):
+            cells = _trimmed([c.strip() for c in text.split(sep)])
+            if len(cells) > width:
+                raise NTAFormatError(file, f"distribution row has {len(cells)} cells but the "
+                                     f"'Bin centre (nm)' header has {width}: expected one "
+                                     "value per column", line=number)
+    check_bins(file, len(block), header.line)
+    try:
+        if values is None:
+            values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2, comments=None)
+        if not np.isfinite(values).all():
+            raise ValueError
+    except ValueError:
+        # Decimal commas or a bad cell: cell by cell, so that an error names its line.
+        values = np.empty((len(block), len(wanted)))
+        for r, text in enumerate(block):
+            cells = _trimmed([c.strip() for c in text.split(sep)])
+            number = header.line + 1 + r
+            if len(cells) <= wanted[-1]:
+                raise NTAFormatError(file, f"distribution row has {len(cells)} cells but the "
+                                     f"'Bin centre (nm)' header has {width}: expected one "
+                                     "value per column", line=number) from None
+            values[r] = to_floats(file, [cells[i] for i in wanted], sep, "distribution row",
+                                number, names=[columns[i] for i in wanted])
+    diameter = values[:, 0]
+    check_sizes(file, diameter, header.line)
+    concentration = values[:, 1:].T.copy()
+    check_distribution(file, concentration, header.line)
+    n_videos = concentration.shape[0]
+
+    names: tuple[str, ...]
+    if size_header is not None:
+        names = tuple(c for c in _trimmed(size_header.cells)[1:]
+                      if c.lower() not in ("average", "standard error"))
+    else:
+        experiment = found.get(("experiment details", "filename:"))
+        names = tuple(_trimmed(experiment.cells)[1:]) if experiment else ()
+    if names and len(names) != n_videos:
+        where = size_header or found.get(("experiment details", "filename:"))
+        raise NTAFormatError(file, f"{len(names)} video names but {n_videos} concentration "
+                             "columns in the distribution: expected one column per video",
+                             line=where.line if where else header.line)
+    names = names or tuple(f"video {i}" for i in range(1, n_videos + 1))
+
+    def per_video(section_name: str, key: str, what: str) -> tuple[NDArray | None, _Row | None]:
+        row = found.get((section_name, key))
+        if row is None:
+            return None, None
+        cells = (row.cells[1:] + [""] * n_videos)[:n_videos]
+        if not any(cells):
+            return None, row
+        return to_floats(file, [c or "nan" for c in cells], sep, what, row.line), row
+
+    def average(row: _Row | None, header_row: _Row | None, what: str) -> float | None:
+        if row is None or header_row is None:
+            return None
+        position = next((i for i, c in enumerate(header_row.cells)
+                         if c.lower() == "average"), None)
+        if position is None or position >= len(row.cells) or not row.cells[position]:
+            return None
+        return float(to_floats(file, [row.cells[position]], sep, what, row.line)[0])
+
+    dilution = None
+    notes: list[str] = []
+    dilution_row = next((row for (sec, key), row in found.items()
+                         if sec == "results" and key.startswith("dilution factor")), None)
+    if dilution_row is not None:
+        cells = (dilution_row.cells[1:] + [""] * n_videos)[:n_videos]
+        recorded = [c for c in cells if c and c.lower() not in ("not recorded", "n/a")]
+        if recorded:
+            factors = to_floats(file, recorded, sep, "dilution factor", dilution_row.line)
+            for value in factors:
+                check_dilution(file, value, dilution_row.line)
+            dilution = float(factors[0])
+            if len(recorded) < n_videos or np.ptp(factors) > 0:
+                notes.append("dilution factor differs between videos (each video's "
+                             "concentration is adjusted for its own)")
+    concentration_row = found.get(("results", "concentration (particles / ml)"))
+    reported_video, _ = per_video("results", "concentration (particles / ml)",
+                                  "concentration")
+    particles_per_frame, _ = per_video("results", "particles per frame", "particles per frame")
+    valid_tracks, _ = per_video("size data", "valid tracks", "valid tracks")
+    if valid_tracks is None:
+        valid_tracks, _ = per_video("results", "completed tracks", "completed tracks")
+    frames, _ = per_video("settings", "total frames analysed", "total frames analysed")
+    temperature, _ = per_video("conditions", "temperature/c", "temperature")
+    viscosity, _ = per_video("conditions", "viscosity/cp", "viscosity")
+    camera, _ = per_video("conditions", "camera level", "camera level")
+    threshold, _ = per_video("settings", "detection threshold", "detection threshold")
+    shutter_ms, _ = per_video("conditions", "shutter/ms", "shutter")
+
+    reported = {}
+    for key in ("mean", "mode", "sd", "d10", "d50", "d90"):
+        reported[key] = average(found.get(("size data", key)), size_header, key)
+
+    warnings = []
+    for (sec, key), row in found.items():
+        stated = row.cells[1: n_videos + 1]
+        if sec == "concentration warnings":
+            bad = sorted({v for v in stated if v.lower() not in _OK_VALUES})
+            if bad:
+                warnings.append(f"{row.cells[0]}: {', '.join(bad)}")
+        elif sec == "information" and key.startswith("errors"):
+            bad = sorted({v for v in stated if v})
+            if bad:
+                warnings.append(f"{row.cells[0]}: {', '.join(bad)}")
+
+    software = found.get(("experiment details", "software version"))
+    software_text = software.cells[1] if software and len(software.cells) > 1 else ""
+    if not software_text or software_text.lower() == "unknown":
+        created = next((r for r in rows[:5] if r.key.startswith("created with")), None)
+        software_text = created.cells[0][len("created with"):].strip() if created else ""
+    sample = ""
+    for key in ("sample description", "sample name", "experiment name"):
+        named = found.get(("experiment details", key))
+        if named is not None and len(named.cells) > 1 and named.cells[1]:
+            sample = named.cells[1]
+            break
+
+    def mean_of(values: NDArray | None) -> float | None:
+        if values is None:
+            return None
+        finite = np.isfinite(values)
+        if finite.all():  # the same sum and division as nanmean, without its copy
+            return float(values.mean())
+        return float(np.nanmean(values)) if finite.any() else None
+
+    def distinct(values: NDArray | None) -> tuple[float, ...]:
+        return () if values is None else tuple(sorted({float(v) for v in values
+                                                       if np.isfinite(v)}))
+
+    return [NTASample(
+        file=file, record=1, sample_name=sample or Path(file).stem, instrument="nanosight",
+        diameter_nm=diameter, video_concentration_per_ml=concentration, video_names=names,
+        dilution_factor=dilution, particles_per_frame=particles_per_frame,
+        valid_tracks=valid_tracks, frames=frames, temperature_c=mean_of(temperature),
+        viscosity_cp=mean_of(viscosity), camera_level=distinct(camera),
+        detection_threshold=distinct(threshold), shutter=distinct(shutter_ms),
+        software=software_text,
+        reported_concentration_per_ml=average(concentration_row, results_header,
+                                              "concentration"),
+        reported_video_concentration_per_ml=reported_video,
+        reported_mean_nm=reported["mean"], reported_mode_nm=reported["mode"],
+        reported_sd_nm=reported["sd"], reported_d10_nm=reported["d10"],
+        reported_d50_nm=reported["d50"], reported_d90_nm=reported["d90"],
+        instrument_warnings=tuple(warnings), line=header.line, notes=tuple(notes),
+    )]
+
+
+def sniff(text: ExportText) -> bool:
+    """The NTA title or "Created with NTA" at the top, or a ``[Size Data]`` section with a
+    ``Bin centre (nm)`` table."""
+    lines = text.lines
+    head = [ln.strip() for ln in lines[:40] if ln.strip()]
+    if head and (head[0].lower().startswith("nta experiment summary")
+                 or any(ln.lower().startswith("created with nta") for ln in head[:5])):
+        return True
+    # The line tests need their words somewhere in the text: one search of the whole text
+    # in C first, so that a long per-particle export is not walked line by line.
+    lowered = text.lowered
+    return "bin centre (nm)" in lowered and "[size data]" in lowered and any(
+        ln.lstrip().lower().startswith("bin centre (nm)") for ln in lines) and any(
+        ln.strip().lower().startswith("[size data]") for ln in lines)
+
+
+FORMAT = NTAFormat("nanosight", sniff, _read_nanosight)
