@@ -21,7 +21,7 @@ MAX_TABLE_BYTES = 256 * 1024**2
 """Larger tables are refused with a clear message rather than exhausting memory: reading
 one takes about 12 times its size (a markers.csv of 1 million rows, 38 MB: 470 MB, 3 s)."""
 
-_FIRST_LINE = re.compile(r"[^\r\n]*")
+_LINE_BREAK = re.compile(r"[\r\n]")
 DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
 """A number written with a decimal comma, as European-locale software writes it: "25,0",
 "-0,5", "1,5e3", and ",5" (0.5, as ".5" is read in any file). The one rule of every
@@ -108,7 +108,7 @@ def read_table(path: Path) -> pd.DataFrame:
     text = read_text(path).lstrip("\ufeff")
     if not text.strip():
         raise ExoqcInputError(path, "file is empty: expected a header line and rows", line=1)
-    sep = sniff_delimiter(_FIRST_LINE.match(text).group())
+    sep = sniff_delimiter(_LINE_BREAK.split(text, maxsplit=1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -157,7 +157,7 @@ def parse_numbers(values: pd.Series, delimiter: str = ",") -> tuple[pd.Series, p
     if delimiter != ",":
         comma = text.str.match(DECIMAL_COMMA)
         dotted = text.str.match(_DOT_THOUSANDS)
-        ambiguous = dotted & (comma.any() | text.str.contains(_SEVERAL_DOTS))
+        ambiguous = dotted & (text.str.contains(_SEVERAL_DOTS) | bool(comma.any()))
         text = text.where(~comma, text.str.replace(",", ".", regex=False))
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
     bad = ((text != "") & ~np.isfinite(numbers.to_numpy())) | ambiguous
