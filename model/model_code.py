@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import mlflow
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 from exoqc.model.predictor import ExoqcPredictor
 
 
-class ExoqcPyfunc(mlflow.pyfunc.PythonModel):
+class ExoqcPyfunc(PythonModel):
     """Class probabilities, the label and (potency) predicted readouts for feature rows."""
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         artifacts = context.artifacts
         self.predictor = ExoqcPredictor.from_files(
-            artifacts["meta"], artifacts["booster"], artifacts.get("regressor")
+            artifacts["meta"], artifacts.get("booster"), artifacts.get("regressor")
         )
 
     def predict(
-        self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params=None
+        self, context: PythonModelContext, model_input: pd.DataFrame, params=None
     ) -> pd.DataFrame:
         return self.predictor.predict_frame(model_input).reset_index(drop=True)
 

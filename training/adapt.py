@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from exoqc.contracts import PRIMARY_METRIC, Target
-from exoqc.training.candidates import Prior, candidates
+from exoqc.training.candidates import Candidate, Prior, candidates
 from exoqc.training.repeated_cv import (
     N_REPEATS,
     bootstrap_draws,
@@ -63,11 +63,12 @@ def cross_validate_candidate(candidate, x: pd.DataFrame, y: np.ndarray,
 @dataclass
 class Selection:
     scores: list[CandidateScore]
-    chosen: CandidateScore  # the XGBoost candidate registered
+    chosen: CandidateScore  # the candidate registered
     best_overall: CandidateScore
     interval: tuple[float, float]
-    best_booster: CandidateScore  # the XGBoost candidate of the best mean
+    best_booster: CandidateScore | None  # the XGBoost candidate of the best mean
     rule: str  # why the chosen one
+    repeats: list[list[tuple[np.ndarray, np.ndarray]]]  # the folds of each CV repeat
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame({
@@ -83,28 +84,35 @@ class Selection:
 def select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
            classes: tuple[str, ...], prior: Prior | None, seed: int = 0,
            n_repeats: int = N_REPEATS,
-           progress: Callable[[str, int, int], None] | None = None) -> Selection:
-    """Score every candidate on the same repeated grouped folds and choose an XGBoost
-    candidate: the best mean, unless the unadapted reference is within one standard
-    error of it (the fallbacks are scored beside them)."""
+           progress: Callable[[str, int, int], None] | None = None,
+           only: tuple[str, ...] | None = None) -> Selection:
+    """Score every candidate on the same repeated grouped folds and choose one: the best
+    mean (a fallback too), unless the unadapted reference is within one standard error
+    of it. ``only``: the names of the candidates that compete (default all)."""
+    made = [c for c in candidates(target, prior, seed) if only is None or c.name in only]
+    if not made:
+        raise ValueError(f"no candidate among {', '.join(only or ())}: the candidates are "
+                         + ", ".join(c.name for c in candidates(target, prior, seed)))
     with quiet():
-        return _select(x, y, groups, target, classes, prior, seed, n_repeats, progress)
+        return _select(x, y, groups, target, classes, made, seed, n_repeats, progress)
 
 
 def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
-            classes: tuple[str, ...], prior: Prior | None, seed: int, n_repeats: int,
+            classes: tuple[str, ...], made: list[Candidate], seed: int, n_repeats: int,
             progress: Callable[[str, int, int], None] | None) -> Selection:
     metric = PRIMARY_METRIC[target]
     repeats = repeated_group_folds(y, groups, n_repeats, seed)
-    made = candidates(target, prior, seed)
     scores = []
     for done, candidate in enumerate(made):
         if progress is not None:
             progress(f"{target}: candidates (repeated grouped CV)", done, len(made))
         scores.append(cross_validate_candidate(candidate, x, y, repeats, classes, metric))
     boosters = [s for s in scores if s.is_booster]
-    top = max(boosters, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf))
-    best = max(scores, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf))
+    top_booster = max(boosters, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf),
+                      default=None)
+    # A fallback (the logistic regression, a rule) competes like any candidate: when it
+    # wins it is registered as a model of its own kind (exoqc.model.fallback).
+    top = max(scores, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf))
     chosen, rule = top, f"{top.name}: the best mean"
     reference = next((s for s in boosters if s.name == "reference"), None)
     if reference is not None and top is not reference:
@@ -128,4 +136,4 @@ def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
     interval = bootstrap_interval(
         lambda rows: float(np.nanmean([metric_of(o[rows], y[rows], classes, metric)
                                        for o in chosen.oof])), groups, seed=seed)
-    return Selection(scores, chosen, best, interval, top, rule)
+    return Selection(scores, chosen, top, interval, top_booster, rule, repeats)

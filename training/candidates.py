@@ -44,18 +44,18 @@ to carry the reference's structure; more makes each CV fit slower without changi
 choice in the benchmark."""
 
 
-_LAB_HYPER = {"max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1.0,
+LAB_HYPER = {"max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1.0,
               "subsample": 0.9, "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 0.0}
-_CONTINUED_HYPER = {**_LAB_HYPER, "max_depth": 2, "learning_rate": 0.03}
-_POOLED_HYPER = {**_LAB_HYPER, "max_depth": 4}
+_CONTINUED_HYPER = {**LAB_HYPER, "max_depth": 2, "learning_rate": 0.03}
+_POOLED_HYPER = {**LAB_HYPER, "max_depth": 4}
 # No row or column sampling: XGBoost draws them by round number, which differs between
 # training from a base margin (rounds from 0) and continuing a booster (from its last
 # round); without sampling both grow the same trees, so the registered continuation is
 # the model that was cross-validated.
-_MARGIN_HYPER = {**_LAB_HYPER, "subsample": 1.0, "colsample_bytree": 1.0}
+_MARGIN_HYPER = {**LAB_HYPER, "subsample": 1.0, "colsample_bytree": 1.0}
 ROUNDS = {"lab_only": 60, "reference_margin": 40, "continued": 120, "pooled": 100}
 PRIOR_ROUNDS = 200
-PRIOR_HYPER = {**_LAB_HYPER, "max_depth": 4, "learning_rate": 0.08, "min_child_weight": 2.0}
+PRIOR_HYPER = {**LAB_HYPER, "max_depth": 4, "learning_rate": 0.08, "min_child_weight": 2.0}
 
 
 @dataclass
@@ -85,7 +85,7 @@ class BoosterCandidate:
         self.prior, self.pool_weight, self.seed = prior, pool_weight, seed
         self.width = n_classes if kind == "multiclass" else 1
         hyper = {"continued": _CONTINUED_HYPER, "pooled": _POOLED_HYPER,
-                 "reference_margin": _MARGIN_HYPER}.get(mode, _LAB_HYPER)
+                 "reference_margin": _MARGIN_HYPER}.get(mode, LAB_HYPER)
         # One thread: on tens to hundreds of rows a round takes milliseconds, and more
         # OpenMP threads than free cores make it a hundred times slower on a busy machine.
         self.params = booster_params(kind, hyper, n_classes, seed, n_jobs=1)

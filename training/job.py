@@ -54,6 +54,9 @@ class TrainSettings(BaseModel):
     prior: bool = Field(True, description="small data: use the reference cohort as prior")
     prior_cohort: Path | None = Field(None, description="the prior's cohort; default: the "
                                       "reference cohort of `exoqc train` without a folder")
+    candidates: tuple[str, ...] | None = Field(
+        None, description="small data: only the candidates of these names compete "
+        "(training.candidates; default all)")
 
 
 def train(
@@ -102,6 +105,8 @@ def train(
             results[t] = train_heldout_target(t, dataset, table.frame, settings, progress)
         else:
             results[t] = _train_small(t, dataset, table.frame, settings, progress, plans[t])
+    for name, result in results.items():
+        notes.extend(f"{name}: {skipped}" for skipped in result.skipped)
     for result in results.values():
         input_report.log_problems(problems, result.run_id)
         result.input_problems = problems

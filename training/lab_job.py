@@ -29,13 +29,13 @@ from exoqc.features import catalog_frame
 from exoqc.model.conformal import fit_conformal
 from exoqc.model.domain import ApplicabilityDomain
 from exoqc.model.load import load_model
-from exoqc.model.predictor import Calibration, ModelSpec
+from exoqc.model.predictor import Calibration, ExoqcPredictor, ModelSpec
 from exoqc.tracking import CHAMPION_ALIAS, store_lock
 from exoqc.training import adapt, evaluate, repeated_cv
-from exoqc.training.candidates import BoosterCandidate, Prior, candidate_by_name
+from exoqc.training.candidates import Candidate, Prior, candidate_by_name
 from exoqc.training.conformal_report import log_calibration
 from exoqc.training.describe import describe_lab_version
-from exoqc.training.fit import gain_importance
+from exoqc.training.lab_final import LabModel, final_model
 from exoqc.training.label_plan import LabelPlan
 from exoqc.training.registry import ChampionDecision, log_and_register
 from exoqc.training.result import ProgressCallback, TrainResult
@@ -84,7 +84,7 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
                                  f"{dataset.root.name}-training", "training", targets=column)
 
         selection = adapt.select(x, y, groups, target, classes, prior, settings.seed,
-                                 settings.cv_repeats, progress)
+                                 settings.cv_repeats, progress, only=settings.candidates)
         table = selection.table()
         mlflow.log_text(table.to_csv(index=False), "candidates.csv")
         for score in selection.scores:
@@ -101,12 +101,11 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
         mlflow.log_param("chosen_candidate", chosen.name)
         mlflow.set_tag("exoqc.choice", selection.rule)
         fallback_note = ""
-        if not selection.best_overall.is_booster:
-            fallback_note = (f"the fallback {selection.best_overall.name} scored higher "
-                             f"({selection.best_overall.mean:.3f}) than every XGBoost "
-                             "candidate; exoqc registers XGBoost models only, so "
-                             f"{chosen.name} is registered and compared with the champion")
-            mlflow.set_tag("exoqc.fallback_better", fallback_note)
+        if not chosen.is_booster:
+            fallback_note = (f"the fallback {chosen.name} is chosen: it is registered with "
+                             "its coefficients or thresholds in the model's spec (no "
+                             "booster) and scored and explained like any exoqc model")
+            mlflow.set_tag("exoqc.fallback_chosen", fallback_note)
         log_figure(evaluate.confusion_figure(
             y, chosen.oof_mean.argmax(axis=1), classes,
             f"{target.capitalize()} ({chosen.name}): out-of-fold predictions\n"
@@ -114,26 +113,31 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
 
         progress(f"{target}: final model on all {len(y)} preparations", 0, 1)
         candidate = candidate_by_name(chosen.name, target, prior, settings.seed)
-        if not isinstance(candidate, BoosterCandidate):  # the choice is among boosters
-            raise RuntimeError(f"chosen candidate {chosen.name} is not an XGBoost model")
-        booster = candidate.final_booster(x, y)
+        with repeated_cv.quiet():
+            final = final_model(candidate, x, y, classes, chosen.oof[0], selection.repeats[0],
+                                dataset.preps.loc[labelled.index], settings.seed)
+        _log_final(final)
         # Conformal sets (exoqc.model.conformal) from the first repeat's out-of-fold
         # probabilities: each preparation scored once, by a fold model that never saw its
         # batch, so a lab of 50 preparations still gets valid, if larger, sets.
         conformal = fit_conformal(chosen.oof[0], y)
         log_calibration(conformal, classes)
         spec = ModelSpec(target=target, classes=classes, feature_names=tuple(x.columns),
-                         calibration=Calibration(),
+                         calibration=(final.calibration.calibration if final.calibration
+                                      else Calibration()),
+                         readouts=final.readouts,
                          domain=ApplicabilityDomain().fit(
-                             _domain_rows(x, candidate, prior),
-                             gain_importance(booster)).to_dict(),
-                         conformal=conformal.to_dict(), exoqc_version=__version__)
+                             _domain_rows(x, candidate, prior), final.importance).to_dict(),
+                         conformal=conformal.to_dict(), exoqc_version=__version__,
+                         estimator=final.estimator)
         progress(f"{target}: SHAP", 0, 1)
-        log_global_shap(booster, x, classes, target, settings.shap_max_rows, settings.seed)
+        log_global_shap(ExoqcPredictor(spec, final.booster), x, classes, target,
+                        settings.shap_max_rows, settings.seed)
 
         progress(f"{target}: registering", 0, 1)
         registered = tracking.REGISTERED_MODELS[target]
-        version = log_and_register(spec, booster, None, x.head(5), registered)
+        version = log_and_register(spec, final.booster, final.regressor, x.head(5),
+                                   registered)
         mlflow.set_tag("exoqc.validation", VALIDATION)
         decision = _decide_paired(registered, version, chosen, x, y, groups, classes,
                                   metric, settings.seed)
@@ -150,16 +154,31 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
         client.set_model_version_tag(registered, version, "exoqc.validation", VALIDATION)
         client.update_model_version(registered, version, description=description)
         return TrainResult(target, run.info.run_id, version, decision, test_metrics,
-                           baseline_metrics, cv_metrics, validation=VALIDATION,
-                           interval=(low, high), chosen=chosen.name, notes=list(plan.notes))
+                           baseline_metrics, cv_metrics, final.readout_metrics,
+                           validation=VALIDATION, interval=(low, high), chosen=chosen.name,
+                           notes=list(plan.notes), skipped=final.skipped)
 
 
-def _domain_rows(x: pd.DataFrame, candidate, prior: Prior | None) -> pd.DataFrame:
+def _log_final(final: LabModel) -> None:
+    """Calibration and readouts as the held-out path logs them, and what was skipped."""
+    if final.calibration is not None:
+        mlflow.log_metrics({"oof_brier_uncalibrated": final.calibration.brier_uncalibrated,
+                            "oof_brier_calibrated_crossfit": final.calibration.brier_calibrated})
+    mlflow.log_param("calibration", final.calibration.calibration.kind
+                     if final.calibration else "none")
+    if final.readout_metrics:
+        mlflow.log_metrics({f"cv_readout_{k}": v for k, v in final.readout_metrics.items()})
+    mlflow.set_tag("exoqc.readouts", ", ".join(final.readouts) or "none")
+    if final.skipped:
+        mlflow.set_tag("exoqc.skipped", " | ".join(final.skipped)[:4900])
+
+
+def _domain_rows(x: pd.DataFrame, candidate: Candidate, prior: Prior | None) -> pd.DataFrame:
     """The preparations the applicability domain is fitted on: the lab's, and for a model
     that carries the prior also the prior's (it has learned from them, so a lab
     preparation like them is no extrapolation). Twenty preparations span too narrow a
     range on their own: with them alone almost every new batch would be flagged."""
-    if prior is None or getattr(candidate, "mode", "lab_only") == "lab_only":
+    if prior is None or candidate.mode in {"lab_only", "fallback"}:
         return x
     return pd.concat([prior.features, x])
 

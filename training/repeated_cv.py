@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from exoqc.training import evaluate
@@ -47,6 +48,12 @@ def metric_of(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str,
         tp = np.diag(confusion)[used]
         denominator = confusion.sum(axis=0)[used] + confusion.sum(axis=1)[used]
         return float(np.mean(2 * tp / np.maximum(denominator, 1)))
+    if metric == "roc_auc" and len(classes) == 2:
+        # As evaluate.classification_metrics gives it, without the other metrics: the
+        # bootstrap computes it hundreds of times per candidate.
+        if len(np.unique(labels)) < 2:
+            return float("nan")
+        return float(roc_auc_score(labels == 0, probabilities[:, 0]))
     return evaluate.classification_metrics(probabilities, labels, classes).get(metric, np.nan)
 
 

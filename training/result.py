@@ -24,6 +24,7 @@ class TrainResult:
     interval: tuple[float, float] | None = None  # of the primary metric (small data)
     chosen: str = "xgboost"
     notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # not fitted (small data), and why
 
 
 ProgressCallback = Callable[[str, int, int], None]

@@ -10,6 +10,7 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 
 from exoqc.features import label_of
+from exoqc.model.predictor import ExoqcPredictor
 from exoqc.model.values import PNG_SAVE_KWARGS
 from exoqc.training import explain
 
@@ -20,13 +21,13 @@ def log_figure(fig: Figure, name: str) -> None:
     plt.close(fig)
 
 
-def log_global_shap(booster: xgb.Booster, rows: pd.DataFrame, classes: tuple[str, ...],
-                    target: str, max_rows: int, seed: int) -> None:
+def log_global_shap(model: xgb.Booster | ExoqcPredictor, rows: pd.DataFrame,
+                    classes: tuple[str, ...], target: str, max_rows: int, seed: int) -> None:
     """SHAP figures (``shap/``) and values (``shap/shap_values_heldout.csv``) of up to
     ``max_rows`` of ``rows`` (a random sample beyond), with the catalog's feature labels."""
     if len(rows) > max_rows:
         rows = rows.sample(max_rows, random_state=seed)
-    explanation = explain.explain(booster, rows)
+    explanation = explain.explain(model, rows)
     figures = explain.global_figures(explanation, classes, target)
     for name, fig in figures.items():
         log_figure(fig, f"shap/{name}")
