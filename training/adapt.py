@@ -87,8 +87,9 @@ def select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
            progress: Callable[[str, int, int], None] | None = None,
            only: tuple[str, ...] | None = None) -> Selection:
     """Score every candidate on the same repeated grouped folds and choose one: the best
-    mean (a fallback too), unless the unadapted reference is within one standard error
-    of it. ``only``: the names of the candidates that compete (default all)."""
+    mean, unless it is a fallback within one standard error of the best XGBoost
+    candidate (then that one), or the unadapted reference is within one standard error
+    of it (then the reference). ``only``: the names of the candidates that compete (default all)."""
     made = [c for c in candidates(target, prior, seed) if only is None or c.name in only]
     if not made:
         raise ValueError(f"no candidate among {', '.join(only or ())}: the candidates are "
@@ -110,30 +111,47 @@ def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
     boosters = [s for s in scores if s.is_booster]
     top_booster = max(boosters, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf),
                       default=None)
-    # A fallback (the logistic regression, a rule) competes like any candidate: when it
-    # wins it is registered as a model of its own kind (exoqc.model.fallback).
-    top = max(scores, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf))
-    chosen, rule = top, f"{top.name}: the best mean"
+    best = max(scores, key=lambda s: np.nan_to_num(s.mean, nan=-np.inf))
+    top, why = best, ""
+    if not best.is_booster and top_booster is not None:
+        # A fallback (the logistic regression, a rule; registered as a model of its own
+        # kind, exoqc.model.fallback) replaces the XGBoost candidates, which carry the
+        # prior, only when it leads the best of them beyond noise: the same rule as below.
+        error = _lead_error(best, top_booster, y, groups, classes, metric, seed)
+        if not best.mean - top_booster.mean > error:
+            top = top_booster
+            why = (f"{best.name} leads {top.name} by {best.mean - top.mean:+.3f}, within "
+                   f"one standard error ({error:.3f}); ")
+    chosen, rule = top, f"{top.name}: {why}the best mean"
     reference = next((s for s in boosters if s.name == "reference"), None)
     if reference is not None and top is not reference:
         # One-standard-error rule (Breiman et al. 1984) towards the prior: adapt only when
         # the best candidate leads the unadapted reference model by more than one
         # bootstrap standard error of the paired difference on the same folds. On tens of
         # preparations the best mean is often a lucky fold assignment.
-        def lead(rows: np.ndarray) -> float:
-            return float(np.nanmean([metric_of(a[rows], y[rows], classes, metric)
-                                     - metric_of(b[rows], y[rows], classes, metric)
-                                     for a, b in zip(top.oof, reference.oof, strict=True)]))
-
-        standard_error = float(np.nanstd(bootstrap_draws(lead, groups, seed=seed)))
+        standard_error = _lead_error(top, reference, y, groups, classes, metric, seed)
         if not top.mean - reference.mean > standard_error:
             chosen = reference
-            rule = (f"reference: {top.name} leads it by {top.mean - reference.mean:+.3f}, "
-                    f"within one standard error ({standard_error:.3f})")
+            rule = (f"reference: {why}{top.name} leads it by "
+                    f"{top.mean - reference.mean:+.3f}, within one standard error "
+                    f"({standard_error:.3f})")
         else:
-            rule = (f"{top.name}: leads the reference by {top.mean - reference.mean:+.3f}, "
-                    f"more than one standard error ({standard_error:.3f})")
+            rule = (f"{top.name}: {why}leads the reference by "
+                    f"{top.mean - reference.mean:+.3f}, more than one standard error "
+                    f"({standard_error:.3f})")
     interval = bootstrap_interval(
         lambda rows: float(np.nanmean([metric_of(o[rows], y[rows], classes, metric)
                                        for o in chosen.oof])), groups, seed=seed)
-    return Selection(scores, chosen, top, interval, top_booster, rule, repeats)
+    return Selection(scores, chosen, best, interval, top_booster, rule, repeats)
+
+
+def _lead_error(a: CandidateScore, b: CandidateScore, y: np.ndarray, groups: np.ndarray,
+                classes: tuple[str, ...], metric: str, seed: int) -> float:
+    """Bootstrap standard error (batches resampled) of a's metric minus b's, paired on
+    the same out-of-fold predictions of each repeat."""
+    def lead(rows: np.ndarray) -> float:
+        return float(np.nanmean([metric_of(p[rows], y[rows], classes, metric)
+                                 - metric_of(q[rows], y[rows], classes, metric)
+                                 for p, q in zip(a.oof, b.oof, strict=True)]))
+
+    return float(np.nanstd(bootstrap_draws(lead, groups, seed=seed)))
