@@ -122,7 +122,7 @@ def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
             top = top_booster
             why = (f"{best.name} leads {top.name} by {best.mean - top.mean:+.3f}, within "
                    f"one standard error ({error:.3f}); ")
-    chosen, rule = top, f"{top.name}: {why}the best mean"
+    chosen, rule = top, f"{top.name}: {why}the best mean{' of XGBoost' if why else ''}"
     reference = next((s for s in boosters if s.name == "reference"), None)
     if reference is not None and top is not reference:
         # One-standard-error rule (Breiman et al. 1984) towards the prior: adapt only when
