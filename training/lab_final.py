@@ -66,7 +66,7 @@ def final_model(candidate: Candidate, x: pd.DataFrame, y: np.ndarray, classes: t
         model.skipped.append("calibration: not for a purity rule, whose call is certain by "
                              "construction rather than a probability")
     else:
-        model.calibration = choose_calibration(_margins(oof), y, folds)
+        model.calibration = choose_calibration(oof_margins(oof), y, folds)
         if model.calibration.calibration.scale <= 0:
             # Out-of-fold margins that rank the classes the wrong way round (an overfitted
             # model on few preparations) would make a calibration that turns the model's
@@ -87,7 +87,7 @@ def final_model(candidate: Candidate, x: pd.DataFrame, y: np.ndarray, classes: t
     return model
 
 
-def _margins(probabilities: np.ndarray) -> np.ndarray:
+def oof_margins(probabilities: np.ndarray) -> np.ndarray:
     """Margins whose probabilities (``Calibration().probabilities``) are ``probabilities``:
     the log-odds of the first class (binary) or the log-probabilities (softmax is
     unchanged by a constant per row)."""

@@ -35,7 +35,7 @@ from exoqc.training import adapt, evaluate, repeated_cv
 from exoqc.training.candidates import Candidate, Prior, candidate_by_name
 from exoqc.training.conformal_report import log_calibration
 from exoqc.training.describe import describe_lab_version
-from exoqc.training.lab_final import LabModel, final_model
+from exoqc.training.lab_final import LabModel, final_model, oof_margins
 from exoqc.training.label_plan import LabelPlan
 from exoqc.training.registry import ChampionDecision, log_and_register
 from exoqc.training.result import ProgressCallback, TrainResult
@@ -117,14 +117,16 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
             final = final_model(candidate, x, y, classes, chosen.oof[0], selection.repeats[0],
                                 dataset.preps.loc[labelled.index], settings.seed)
         _log_final(final)
+        calibration = (final.calibration.calibration if final.calibration
+                       else Calibration())
         # Conformal sets (exoqc.model.conformal) from the first repeat's out-of-fold
-        # probabilities: each preparation scored once, by a fold model that never saw its
-        # batch, so a lab of 50 preparations still gets valid, if larger, sets.
-        conformal = fit_conformal(chosen.oof[0], y)
+        # probabilities, calibrated as the registered model's are: each preparation scored
+        # once, by a fold model that never saw its batch, so a lab of 50 preparations
+        # still gets valid, if larger, sets.
+        conformal = fit_conformal(calibration.probabilities(oof_margins(chosen.oof[0])), y)
         log_calibration(conformal, classes)
         spec = ModelSpec(target=target, classes=classes, feature_names=tuple(x.columns),
-                         calibration=(final.calibration.calibration if final.calibration
-                                      else Calibration()),
+                         calibration=calibration,
                          readouts=final.readouts,
                          domain=ApplicabilityDomain().fit(
                              _domain_rows(x, candidate, prior), final.importance).to_dict(),
