@@ -22,13 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-_TRAIN_STAGES = {
-    "build_features": "features (DLS analysis included)",
-    "_log_datasets": "logging input datasets",
-    "_evaluate_baselines": "baselines",
-    "_log_global_shap": "global SHAP and figures",
-    "log_and_register": "logging and registering the model",
-    "_describe_version": "logging and registering the model",
+_TRAIN_STAGES = {  # (module of exoqc.training, function): stage
+    ("job", "build_features"): "features (DLS analysis included)",
+    ("heldout_job", "_log_datasets"): "logging input datasets",
+    ("heldout_job", "_evaluate_baselines"): "baselines",
+    ("heldout_job", "log_global_shap"): "global SHAP and figures",
+    ("heldout_job", "log_and_register"): "logging and registering the model",
+    ("heldout_job", "describe_version"): "logging and registering the model",
 }
 
 
@@ -97,6 +97,7 @@ def main() -> None:
 
     clock = StageClock()
     clock.switch("imports")
+    import exoqc.training.heldout_job as heldout_job
     import exoqc.training.job as job
     from exoqc.contracts import PRIMARY_METRIC
     from exoqc.inference.score import ScoreSettings, score
@@ -108,20 +109,21 @@ def main() -> None:
         cohort = simulate_cohort(Path(tmp) / "cohort", args.n_preps, args.seed)
 
         # Stages inside train(): the functions it calls, and its progress steps (search).
-        originals = {name: getattr(job, name) for name in _TRAIN_STAGES}
+        modules = {"job": job, "heldout_job": heldout_job}
+        originals = {key: getattr(modules[key[0]], key[1]) for key in _TRAIN_STAGES}
 
-        def timed(name: str):
+        def timed(key: tuple[str, str]):
             def wrapper(*a, **k):
                 outer = clock.stage
-                clock.switch(f"train: {_TRAIN_STAGES[name]}")
+                clock.switch(f"train: {_TRAIN_STAGES[key]}")
                 try:
-                    return originals[name](*a, **k)
+                    return originals[key](*a, **k)
                 finally:
                     clock.switch(outer)
             return wrapper
 
-        for name in _TRAIN_STAGES:
-            setattr(job, name, timed(name))
+        for key in _TRAIN_STAGES:
+            setattr(modules[key[0]], key[1], timed(key))
 
         def progress(step: str, done: int, total: int) -> None:
             # The feature step is timed by its function (above), not by its progress.
@@ -130,8 +132,8 @@ def main() -> None:
 
         clock.switch("train: load, split, metrics, figures")
         results = job.train(cohort, "all", job.TrainSettings(), progress=progress)
-        for name, function in originals.items():
-            setattr(job, name, function)
+        for (module, name), function in originals.items():
+            setattr(modules[module], name, function)
         clock.switch("simulate new batch")
         batch = simulate_cohort(Path(tmp) / "batch", args.batch_preps, 2026)
         clock.switch("score new batch")

@@ -1,7 +1,7 @@
 """How many labelled preparations of its own does a lab need, and what does the prior buy?
 
-For each simulated lab (random labs drawn by lab seed; the default seeds 101-105 were never
-used while developing the method), simulate once
+For each simulated lab (random labs drawn by lab seed; the default seeds 211-215 were never
+used while developing the method, nor 101-105 of the first measurement), simulate once
 
 - a training pool (``--pool`` preparations, its own batches) from which each repeat draws
   N labelled preparations batch by batch (a lab's preparations come in batches),
@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from sklearn.model_selection import GroupKFold
 
 from exoqc.contracts import PRIMARY_METRIC, TARGETS
 from exoqc.dataset import LABEL_VALUES, load_dataset
@@ -47,17 +48,34 @@ from exoqc.features import build_features
 from exoqc.model.predictor import Calibration
 from exoqc.simulate import simulate_cohort
 from exoqc.training import adapt, baselines
-from exoqc.training.fit import booster_params, to_matrix
+from exoqc.training.candidates import PRIOR_HYPER, PRIOR_ROUNDS, candidate_by_name
+from exoqc.training.fit import booster_labels, booster_params, to_matrix
+from exoqc.training.label_plan import plan_target
 from exoqc.training.prior import reference_features, reference_prior
+from exoqc.training.repeated_cv import N_REPEATS, metric_of
 from exoqc.training.split import batch_groups
 
+COLUMNS = ["lab", "target", "n", "method", "score"]
 METHODS = ("reference only", "lab only", "with prior", "best CV mean", "best rule", "logistic",
            "ceiling")
 
 
+def simulated(folder: Path, n: int, seed: int, lab_seed: int | None = None) -> Path:
+    """The cohort, simulated unless an earlier run with ``--work`` left it complete."""
+    if (folder / "simulation_truth.csv").is_file():  # written last
+        return folder
+    return simulate_cohort(folder, n, seed=seed, lab_seed=lab_seed)
+
+
 def featurized(folder: Path, n_jobs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cohort's features, cached beside it (a later run with ``--work`` reuses them)."""
     dataset = load_dataset(folder, errors="raise")
-    frame = build_features(dataset, n_jobs=n_jobs).frame
+    cache = folder / ".features.parquet"
+    if cache.is_file():
+        frame = pd.read_parquet(cache)
+    else:
+        frame = build_features(dataset, n_jobs=n_jobs).frame
+        frame.to_parquet(cache)
     return frame, dataset.preps.loc[frame.index]
 
 
@@ -78,22 +96,37 @@ def draw(groups: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def score(proba: np.ndarray, y: np.ndarray, target: str) -> float:
     classes = LABEL_VALUES[f"{target}_class"]
-    return adapt.metric_of(proba, y, classes, PRIMARY_METRIC[target])
+    return metric_of(proba, y, classes, PRIMARY_METRIC[target])
 
 
 def ceiling(x: pd.DataFrame, y: np.ndarray, target: str, seed: int) -> xgb.Booster:
     kind = "multiclass" if target == "purity" else "binary"
-    params = booster_params(kind, adapt.PRIOR_HYPER, 3 if kind == "multiclass" else 2, seed, 1)
-    return xgb.train(params, to_matrix(x, adapt.booster_labels(kind, y)), adapt.PRIOR_ROUNDS)
+    params = booster_params(kind, PRIOR_HYPER, 3 if kind == "multiclass" else 2, seed, 1)
+    return xgb.train(params, to_matrix(x, booster_labels(kind, y)), PRIOR_ROUNDS)
+
+
+def cross_fitted_ceiling(x: pd.DataFrame, y: np.ndarray, preps: pd.DataFrame, target: str,
+                         seed: int) -> np.ndarray:
+    """``--n-ceiling 0``: the ceiling cross-fitted on the held-out set itself, two folds by
+    batch: each half is scored by a model trained on the other half (no preparation is
+    scored by a model that saw its batch), so the ceiling costs no extra simulation."""
+    width = 3 if target == "purity" else 2
+    proba = np.zeros((len(y), width))
+    for train, test in GroupKFold(n_splits=2).split(x, y, batch_groups(preps)):
+        top = ceiling(x.iloc[train], y[train], target, seed)
+        proba[test] = Calibration().probabilities(_margin(top, x.iloc[test], target))
+    return proba
 
 
 def one_lab(lab_seed: int, args, work: Path, prior_data: dict, rows: list) -> None:
     started = time.time()
     folders = {}
-    for part, n, seed in (("pool", args.pool, 1), ("eval", args.n_eval, 2),
-                          ("ceiling", args.n_ceiling, 3)):
-        folders[part] = simulate_cohort(work / f"lab{lab_seed}-{part}", n,
-                                        seed=lab_seed * 10 + seed, lab_seed=lab_seed)
+    parts = [("pool", args.pool, 1), ("eval", args.n_eval, 2)]
+    if args.n_ceiling:
+        parts.append(("ceiling", args.n_ceiling, 3))
+    for part, n, seed in parts:
+        folders[part] = simulated(work / f"lab{lab_seed}-{part}-n{n}", n,
+                                  seed=lab_seed * 10 + seed, lab_seed=lab_seed)
     data = {part: featurized(folder, args.n_jobs) for part, folder in folders.items()}
     print(f"lab {lab_seed}: simulated and featurized in {time.time() - started:.0f} s",
           flush=True)
@@ -105,10 +138,13 @@ def one_lab(lab_seed: int, args, work: Path, prior_data: dict, rows: list) -> No
         classes = LABEL_VALUES[f"{target}_class"]
         prior = prior_data[target]
         y_pool, y_eval = positions(pool_preps, target), positions(eval_preps, target)
-        x_ceiling, ceiling_preps = data["ceiling"]
-        top = ceiling(x_ceiling, positions(ceiling_preps, target), target, lab_seed)
-        ceiling_score = score(Calibration().probabilities(
-            _margin(top, eval_x, target)), y_eval, target)
+        if args.n_ceiling:
+            x_ceiling, ceiling_preps = data["ceiling"]
+            top = ceiling(x_ceiling, positions(ceiling_preps, target), target, lab_seed)
+            ceiling_proba = Calibration().probabilities(_margin(top, eval_x, target))
+        else:
+            ceiling_proba = cross_fitted_ceiling(eval_x, y_eval, eval_preps, target, lab_seed)
+        ceiling_score = score(ceiling_proba, y_eval, target)
         rows.append((lab_seed, target, 0, "ceiling", ceiling_score))
         reference = score(Calibration().probabilities(_margin(prior.booster, eval_x, target)),
                           y_eval, target)
@@ -116,7 +152,7 @@ def one_lab(lab_seed: int, args, work: Path, prior_data: dict, rows: list) -> No
             for repeat in range(args.repeats):
                 chosen = draw(groups, n, rng)
                 x, y, g = pool_x.iloc[chosen], y_pool[chosen], groups[chosen]
-                plan = adapt.plan_target(target, pd.Series(np.asarray(classes)[y]),
+                plan = plan_target(target, pd.Series(np.asarray(classes)[y]),
                                          pd.Series(g), True, classes)
                 if not plan.trainable:
                     print(f"  lab {lab_seed} {target} N={n} r{repeat}: skipped "
@@ -126,12 +162,15 @@ def one_lab(lab_seed: int, args, work: Path, prior_data: dict, rows: list) -> No
                 selection = adapt.select(x, y, g, target, classes, prior, seed=repeat,
                                          n_repeats=args.cv_repeats)
                 for method, picked in (("with prior", selection.chosen),
-                                       ("best CV mean", selection.best_booster)):
-                    booster = adapt.candidate_by_name(picked.name, target, prior,
-                                                      repeat).final_booster(x, y)
-                    proba = Calibration().probabilities(_margin(booster, eval_x, target))
-                    rows.append((lab_seed, target, n, method, score(proba, y_eval, target)))
-                lab_only = adapt.candidate_by_name("lab_only", target, None, repeat).fit(x, y)
+                                       ("best CV mean", selection.best_overall)):
+                    # Fitted on all N as exoqc train fits it (a fallback too); a
+                    # reference_margin model predicts from the reference margin, the same
+                    # model as its registered continuation (tests/training).
+                    fitted_model = candidate_by_name(picked.name, target, prior,
+                                                           repeat).fit(x, y)
+                    rows.append((lab_seed, target, n, method,
+                                 score(fitted_model.predict_proba(eval_x), y_eval, target)))
+                lab_only = candidate_by_name("lab_only", target, None, repeat).fit(x, y)
                 rows.append((lab_seed, target, n, "lab only",
                              score(lab_only.predict_proba(eval_x), y_eval, target)))
                 fitted = {}
@@ -143,6 +182,8 @@ def one_lab(lab_seed: int, args, work: Path, prior_data: dict, rows: list) -> No
                 rows.append((lab_seed, target, n, "logistic", fitted["logistic_regression"]))
                 rows.append((lab_seed, target, n, "best rule",
                              max(v for k, v in fitted.items() if k != "logistic_regression")))
+                if args.save:  # a run stopped for time keeps every model scored so far
+                    pd.DataFrame(rows, columns=COLUMNS).to_csv(args.save, index=False)
                 print(f"  lab {lab_seed} {target} N={n} r{repeat}: chose "
                       f"{selection.rule}; with prior {rows[-5][-1]:.3f}, "
                       f"lab only {rows[-3][-1]:.3f}", flush=True)
@@ -191,7 +232,7 @@ def figure(rows: list, path: Path) -> None:
             curve = part[part["method"] == method].groupby("n")["score"].mean()
             ax.plot(curve.index, curve.to_numpy(), marker="o", label=method)
         ceil = part.loc[part["method"] == "ceiling", "score"].mean()
-        ax.axhline(ceil, color="grey", linestyle="--", label="ceiling (own, large)")
+        ax.axhline(ceil, color="grey", linestyle="--", label="ceiling (the lab's own, 1,000+)")
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_xticks(sorted(part.loc[part["n"] > 0, "n"].unique()))
@@ -206,14 +247,19 @@ def figure(rows: list, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--labs", type=int, nargs="+", default=[101, 102, 103, 104, 105])
+    parser.add_argument("--labs", type=int, nargs="+", default=[211, 212, 213, 214, 215])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 50, 100, 200])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cv-repeats", type=int, default=1,
-                        help="repeats of the grouped CV that chooses the candidate")
+    parser.add_argument("--cv-repeats", type=int, default=N_REPEATS,
+                        help="repeats of the grouped CV that chooses the candidate "
+                        "(default: as exoqc train)")
+    parser.add_argument("--work", type=Path, help="keep the simulated cohorts (and the "
+                        "prior's cached features) here, to reuse them in a later run")
     parser.add_argument("--pool", type=int, default=400)
     parser.add_argument("--n-eval", type=int, default=2000)
-    parser.add_argument("--n-ceiling", type=int, default=5000)
+    parser.add_argument("--n-ceiling", type=int, default=5000,
+                        help="preparations of the lab's own the ceiling is trained on; 0: "
+                        "cross-fitted on the held-out set (two halves by batch)")
     parser.add_argument("--n-reference", type=int, default=5000)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--save", type=Path, help="write the per-model rows here (CSV), "
@@ -234,16 +280,15 @@ def main() -> None:
     started = time.time()
     rows: list = []
     with tempfile.TemporaryDirectory(prefix="lab-adaptation-") as tmp:
-        work = Path(tmp)
-        ref = simulate_cohort(work / "reference", args.n_reference, seed=20181)
+        work = args.work or Path(tmp)
+        ref = simulated(work / f"reference-n{args.n_reference}", args.n_reference, seed=20181)
         names = list(reference_features(ref, args.n_jobs)[0].columns)
         prior_data = {t: reference_prior(t, ref, names, 0, args.n_jobs) for t in TARGETS}
         print(f"reference prior ready in {time.time() - started:.0f} s", flush=True)
         for lab_seed in args.labs:
             one_lab(lab_seed, args, work, prior_data, rows)
             if args.save:
-                pd.DataFrame(rows, columns=["lab", "target", "n", "method", "score"]).to_csv(
-                    args.save, index=False)
+                pd.DataFrame(rows, columns=COLUMNS).to_csv(args.save, index=False)
     report(rows)
     if args.figure:
         figure(rows, args.figure)

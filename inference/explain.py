@@ -41,11 +41,13 @@ class Explained:
 
 
 class ModelExplainer:
-    """One TreeExplainer per model, built once and reused for every batch."""
+    """One explainer per model (SHAP's TreeExplainer of a booster, or the exact
+    contributions of a fallback model: ``ExoqcPredictor.explainer``), built once and reused
+    for every batch."""
 
     def __init__(self, predictor: ExoqcPredictor) -> None:
         self.predictor = predictor
-        self.explainer = shap.TreeExplainer(predictor.booster)
+        self.explainer = predictor.explainer()
         self.domain = ApplicabilityDomain.from_dict(predictor.spec.domain)
 
     def explain(self, features: pd.DataFrame, predicted: np.ndarray) -> Explained:
@@ -78,13 +80,14 @@ class ModelExplainer:
         values = explained.data.to_numpy()
         # "Not measured" is never a reason: which assays a lab ran says nothing of the
         # preparation's quality, whatever SHAP gives the missing-value branch.
+        # Nor is a feature the model does not use (a rule's other inputs: exactly zero).
         strength = np.where(np.isnan(values), -1.0, np.abs(explained.values))
         order = np.argsort(-strength, axis=1, kind="stable")[:, :n_reasons]
         out = []
         for i, top in enumerate(order):
             toward = f"{classes[explained.predicted[i]]}{' purity' if target == 'purity' else ''}"
             parts = []
-            for j in top[strength[i, top] >= 0]:
+            for j in top[strength[i, top] > 0]:
                 name = names[j]
                 value = values[i, j]
                 quality = self.domain.describe_value(name, value)

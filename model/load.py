@@ -87,7 +87,7 @@ def load_model(uri: str) -> LoadedModel:
         artifacts = _pyfunc_artifacts(local)
         try:
             predictor = ExoqcPredictor.from_files(
-                artifacts["meta"], artifacts["booster"], artifacts.get("regressor"),
+                artifacts["meta"], artifacts.get("booster"), artifacts.get("regressor"),
                 expected_meta_sha256=expected_meta_sha, other_files=list(artifacts.values()),
             )
         except ModelIntegrityError as exc:
@@ -146,7 +146,9 @@ def _pyfunc_artifacts(model_dir: Path) -> dict[str, Path]:
         files = {key: model_dir / value["path"] for key, value in entries.items()}
     except (KeyError, TypeError, AttributeError) as exc:
         raise ModelIntegrityError(f"{mlmodel}: not an exoqc model (no booster artifacts)") from exc
-    for key in ("meta", "booster"):
+    # A model without a booster (a fallback, exoqc.model.fallback) has its numbers in
+    # the spec; ExoqcPredictor.from_files checks the spec asks for no booster.
+    for key in ("meta", *files):
         if key not in files or not files[key].is_file():
             raise ModelIntegrityError(f"{model_dir}: the model's '{key}' file is missing")
     if any(not path.resolve().is_relative_to(model_dir.resolve()) for path in files.values()):

@@ -19,7 +19,7 @@ class ExoqcPyfunc(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         artifacts = context.artifacts
         self.predictor = ExoqcPredictor.from_files(
-            artifacts["meta"], artifacts["booster"], artifacts.get("regressor")
+            artifacts["meta"], artifacts.get("booster"), artifacts.get("regressor")
         )
 
     def predict(

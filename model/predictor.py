@@ -17,11 +17,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+
+from exoqc.model.fallback import FallbackModel
 
 META_FILE = "exoqc_model.json"
 BOOSTER_FILE = "booster.json"
@@ -85,9 +87,12 @@ class ModelSpec:
     For a binary model the booster's margin is the log-odds of ``classes[0]``.
     ``readouts`` names the regressor's outputs (assay fold changes, predicted as log2).
     ``domain`` is the applicability domain fitted on the training split
-    (``exoqc.model.domain.ApplicabilityDomain.to_dict``). ``conformal`` holds the
-    conformal calibration scores and α (``exoqc.model.conformal.ConformalCalibration.
-    to_dict``); empty for a model trained before exoqc made prediction sets.
+    (``exoqc.model.domain.ApplicabilityDomain.to_dict``). ``estimator``: empty for an
+    XGBoost model (the booster file); otherwise the parameters of a model of another kind
+    (``exoqc.model.fallback``: a logistic regression, a rule), which has no booster file.
+    ``conformal`` holds the conformal calibration scores and α
+    (``exoqc.model.conformal.ConformalCalibration.to_dict``); empty for a model trained
+    before exoqc made prediction sets.
     """
 
     target: str
@@ -99,6 +104,7 @@ class ModelSpec:
     conformal: dict = field(default_factory=dict)
     sha256: dict[str, str] = field(default_factory=dict)
     exoqc_version: str = ""
+    estimator: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -122,6 +128,7 @@ class ModelSpec:
             conformal=dict(raw.get("conformal", {})),
             sha256=dict(raw["sha256"]),
             exoqc_version=raw["exoqc_version"],
+            estimator=dict(raw.get("estimator", {})),
             format_version=raw["format_version"],
         )
 
@@ -133,16 +140,21 @@ class ModelSpec:
 def save_model_files(
     folder: Path,
     spec: ModelSpec,
-    booster: xgb.Booster,
+    booster: xgb.Booster | None,
     regressor: xgb.Booster | None = None,
     fold_boosters: Sequence[xgb.Booster] = (),
 ) -> dict[str, Path]:
     """Write the boosters and the spec (with their checksums) into ``folder``; the keys
     of the result name the files' roles (``booster``, ``regressor``, ``meta`` and
-    ``conformal_fold_<j>``)."""
+    ``conformal_fold_<j>``). A model whose spec has an ``estimator`` has no classifier
+    booster."""
+    if (booster is None) != bool(spec.estimator):
+        raise ValueError("a model is either a booster or a spec's estimator, not both")
     folder.mkdir(parents=True, exist_ok=True)
-    files = {"booster": folder / BOOSTER_FILE}
-    booster.save_model(files["booster"])
+    files = {}
+    if booster is not None:
+        files["booster"] = folder / BOOSTER_FILE
+        booster.save_model(files["booster"])
     if regressor is not None:
         files["regressor"] = folder / REGRESSOR_FILE
         regressor.save_model(files["regressor"])
@@ -158,22 +170,42 @@ def save_model_files(
 
 
 class ExoqcPredictor:
-    """Class probabilities, labels and readouts from the native boosters."""
+    """Class probabilities, labels and readouts from the native boosters, or from the
+    spec's ``estimator`` (``exoqc.model.fallback``) for a model of another kind."""
 
     def __init__(
-        self, spec: ModelSpec, booster: xgb.Booster, regressor: xgb.Booster | None = None,
-        fold_boosters: Sequence[xgb.Booster] = (),
+        self, spec: ModelSpec, booster: xgb.Booster | None,
+        regressor: xgb.Booster | None = None, fold_boosters: Sequence[xgb.Booster] = (),
     ) -> None:
         self.spec = spec
         self.booster = booster
         self.regressor = regressor
         self.fold_boosters = tuple(fold_boosters)
+        self.fallback = (FallbackModel(spec.estimator, spec.feature_names, spec.classes)
+                         if spec.estimator else None)
+        if (booster is None) == (self.fallback is None):
+            raise ModelIntegrityError(f"the {spec.target} model has neither a booster nor "
+                                      "an estimator in its spec (or both)")
+
+    @property
+    def kind(self) -> str:
+        """``xgboost``, or the fallback's kind (``linear``, ``misev_rule``, ...)."""
+        return "xgboost" if self.fallback is None else self.fallback.kind
+
+    def explainer(self) -> Any:
+        """SHAP values of the model's margin: ``shap.TreeExplainer`` of the booster, or the
+        exact contributions of a fallback (the same interface)."""
+        if self.fallback is not None:
+            return self.fallback.explainer()
+        import shap
+
+        return shap.TreeExplainer(self.booster)
 
     @classmethod
     def from_files(
         cls,
         meta_path: Path,
-        booster_path: Path,
+        booster_path: Path | None,
         regressor_path: Path | None = None,
         expected_meta_sha256: str | None = None,
         other_files: Sequence[Path] | None = None,
@@ -185,14 +217,18 @@ class ExoqcPredictor:
         ``other_files``: the model folder's other files, among which the conformal fold
         boosters the spec names are looked up by name (each must be there); ``None``:
         they are not loaded (probabilities only, as the MLflow pyfunc needs)."""
-        meta_path, booster_path = Path(meta_path), Path(booster_path)
+        meta_path = Path(meta_path)
         if expected_meta_sha256 is not None and sha256_of(meta_path) != expected_meta_sha256:
             raise ModelIntegrityError(
                 f"{meta_path}: checksum differs from the one recorded at training time; "
                 "the model files were changed after registration"
             )
         spec = ModelSpec.from_json(meta_path.read_text())
-        paths = {BOOSTER_FILE: booster_path}
+        paths: dict[str, Path] = {}
+        if not spec.estimator:
+            if booster_path is None:
+                raise ModelIntegrityError(f"{meta_path}: the booster file is missing")
+            paths[BOOSTER_FILE] = Path(booster_path)
         if spec.readouts:
             if regressor_path is None:
                 raise ModelIntegrityError(f"{meta_path}: the readout regressor file is missing")
@@ -211,13 +247,16 @@ class ExoqcPredictor:
                     f"{path}: checksum differs from the one recorded at training time; "
                     "refusing to load a model file exoqc did not write"
                 )
-        booster = xgb.Booster(model_file=str(booster_path))
-        regressor = xgb.Booster(model_file=str(paths[REGRESSOR_FILE])) if spec.readouts else None
+        booster = (xgb.Booster(model_file=str(paths[BOOSTER_FILE])) if BOOSTER_FILE in paths
+                   else None)
         fold_boosters = [xgb.Booster(model_file=str(paths[name]))
                          for name in folds if name in paths]
-        return cls(spec, booster, regressor, fold_boosters)
+        try:
+            return cls(spec, booster, _regressor(spec, paths), fold_boosters)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelIntegrityError(f"{meta_path}: not a readable model ({exc})") from exc
 
-    def matrix(self, features: pd.DataFrame) -> xgb.DMatrix:
+    def _check_columns(self, features: pd.DataFrame) -> None:
         missing = [f for f in self.spec.feature_names if f not in features.columns]
         if missing:
             raise ValueError(
@@ -225,11 +264,21 @@ class ExoqcPredictor:
                 f"{' ...' if len(missing) > 5 else ''} that the input lacks; the feature "
                 "catalog changed since training: retrain the model"
             )
+
+    def matrix(self, features: pd.DataFrame) -> xgb.DMatrix:
+        self._check_columns(features)
         values = features.loc[:, list(self.spec.feature_names)].to_numpy(dtype=np.float32)
         return xgb.DMatrix(values, feature_names=list(self.spec.feature_names), missing=np.nan)
 
     def margin(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
+        if self.fallback is not None:
+            if isinstance(features, xgb.DMatrix):
+                raise TypeError("a fallback model reads the feature table, not a DMatrix")
+            self._check_columns(features)
+            return self.fallback.margin(
+                features.loc[:, list(self.spec.feature_names)].to_numpy(dtype=float))
         data = features if isinstance(features, xgb.DMatrix) else self.matrix(features)
+        assert self.booster is not None  # no fallback: __init__ checked
         return self._margin_of(self.booster, data)
 
     def predict_proba(self, features: pd.DataFrame | xgb.DMatrix) -> np.ndarray:
@@ -261,7 +310,7 @@ class ExoqcPredictor:
         """One row per input row: ``p_<class>`` for each class, ``label``, and
         ``pred_<readout>`` (fold change) when the model has a readout regressor."""
         data = self.matrix(features)
-        proba = self.predict_proba(data)
+        proba = self.predict_proba(data if self.fallback is None else features)
         out = pd.DataFrame(proba, columns=self.spec.probability_columns, index=features.index)
         out["label"] = np.asarray(self.spec.classes)[proba.argmax(axis=1)]
         if self.regressor is not None:
@@ -270,3 +319,7 @@ class ExoqcPredictor:
             for i, readout in enumerate(self.spec.readouts):
                 out[f"pred_{readout}"] = np.exp2(log2_fold[:, i])
         return out
+
+
+def _regressor(spec: ModelSpec, paths: dict[str, Path]) -> xgb.Booster | None:
+    return xgb.Booster(model_file=str(paths[REGRESSOR_FILE])) if spec.readouts else None

@@ -43,7 +43,7 @@ class Mutant:
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
-        "labels-shuffled-in-split", "training/job.py",
+        "labels-shuffled-in-split", "training/split.py",
         "    labels = labelled.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)\n",
         "    labels = labelled.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)\n"
         "    labels = np.random.default_rng(0).permutation(labels)\n",
@@ -96,7 +96,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "a champion that cannot be evaluated is kept instead of replaced",
     ),
     Mutant(
-        "champion-scored-on-training-split", "training/job.py",
+        "champion-scored-on-training-split", "training/heldout_job.py",
         "                champion.predict_proba(x_test), y_test, classes)[metric],",
         "                champion.predict_proba(x_train), y_train, classes)[metric],",
         ("tests/training/test_champion.py",),

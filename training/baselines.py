@@ -292,7 +292,8 @@ class RuleScoreBaseline(ClassifierMixin, BaseEstimator):
         score = self._scores(X)
         known = np.isfinite(score)
         first = np.full(len(score), self.missing_rate_)
-        first[known] = self.isotonic_.predict(score[known])
+        if known.any():  # scikit-learn refuses to predict zero rows
+            first[known] = self.isotonic_.predict(score[known])
         return np.column_stack([first, 1 - first])
 
 

@@ -19,31 +19,35 @@ import xgboost as xgb
 
 from exoqc.model.conformal import SPLIT, ConformalCalibration, fit_conformal, fit_cv_plus
 from exoqc.model.predictor import Calibration
-from exoqc.training.adapt import repeated_group_folds
+from exoqc.training.candidates import Candidate
 from exoqc.training.fit import to_matrix
+from exoqc.training.repeated_cv import repeated_group_folds
 
 
-def lab_conformal(candidate, x: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
-                  n_classes: int, seed: int = 0
+def lab_conformal(candidate: Candidate, x: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
+                  n_classes: int, calibration: Calibration, seed: int = 0
                   ) -> tuple[ConformalCalibration, list[xgb.Booster]]:
     """The calibration and the fold boosters (none for the reference model) of an XGBoost
-    candidate of ``training.adapt`` (its ``final_booster(x, y)`` fits one booster)."""
+    candidate of ``training.candidates`` (its ``final_booster(x, y)`` fits one booster);
+    ``calibration``: the registered model's, which scoring applies to every fold booster."""
     if candidate.mode == "reference":
         booster = candidate.final_booster(x, y)
-        return fit_conformal(_probabilities(booster, x, n_classes), y, method=SPLIT), []
+        return fit_conformal(_probabilities(booster, x, n_classes, calibration), y,
+                             method=SPLIT), []
     folds = repeated_group_folds(y, groups, 1, seed)[0]
     oof = np.full((len(y), n_classes), np.nan)
     boosters = []
     for train, valid in folds:
         booster = candidate.final_booster(x.iloc[train], y[train])
         boosters.append(booster)
-        oof[valid] = _probabilities(booster, x.iloc[valid], n_classes)
+        oof[valid] = _probabilities(booster, x.iloc[valid], n_classes, calibration)
     return fit_cv_plus(oof, y, [valid for _, valid in folds]), boosters
 
 
-def _probabilities(booster: xgb.Booster, x: pd.DataFrame, n_classes: int) -> np.ndarray:
-    """Uncalibrated probabilities, as the registered lab model gives them."""
+def _probabilities(booster: xgb.Booster, x: pd.DataFrame, n_classes: int,
+                   calibration: Calibration) -> np.ndarray:
+    """Probabilities calibrated as the registered lab model gives them."""
     margin = booster.predict(to_matrix(x), output_margin=True)
     if n_classes > 2:
         margin = margin.reshape(len(x), n_classes)
-    return Calibration().probabilities(margin)
+    return calibration.probabilities(margin)

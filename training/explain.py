@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 import textwrap
+from typing import cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,13 +21,24 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 
 from exoqc.features import label_of
+from exoqc.model.predictor import ExoqcPredictor
 from exoqc.model.values import CLASS_COLOURS, axis_label, plot_label
 
 
-def explain(booster: xgb.Booster, features: pd.DataFrame) -> shap.Explanation:
-    """SHAP values of ``features`` (columns = the booster's feature names)."""
-    explainer = shap.TreeExplainer(booster)
-    explanation = explainer(features)
+def explain(model: xgb.Booster | ExoqcPredictor, features: pd.DataFrame) -> shap.Explanation:
+    """SHAP values of ``features`` (columns = the model's feature names): TreeSHAP of a
+    booster, or the exact contributions of a fallback model (``exoqc.model.fallback``)."""
+    if isinstance(model, ExoqcPredictor) and model.fallback is not None:
+        explainer = model.explainer()
+        values = explainer.shap_values(features.to_numpy(dtype=float))
+        base = np.broadcast_to(explainer.expected_value if values.ndim == 3
+                               else explainer.expected_value[0],
+                               (len(features), *values.shape[2:]))
+        explanation = shap.Explanation(values=values, base_values=base,
+                                       data=features.to_numpy(dtype=float))
+    else:
+        booster = model.booster if isinstance(model, ExoqcPredictor) else model
+        explanation = shap.TreeExplainer(booster)(features)
     explanation.feature_names = [label_of(name) for name in features.columns]
     return explanation
 
@@ -56,13 +68,13 @@ def shap_table(
     frames = []
     for k, block in enumerate(per_class):
         frame = pd.DataFrame(block, index=index, columns=columns)
-        frame = frame.stack(future_stack=True).rename("shap_value").reset_index()
+        frame = cast(pd.Series, frame.stack(future_stack=True)).rename("shap_value").reset_index()
         frame.columns = ["prep_id", "feature", "shap_value"]
         frame.insert(1, "class", classes[k])
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     data = pd.DataFrame(explanation.data, index=index, columns=columns)
-    data = data.stack(future_stack=True).rename("feature_value").reset_index()
+    data = cast(pd.Series, data.stack(future_stack=True)).rename("feature_value").reset_index()
     data.columns = ["prep_id", "feature", "feature_value"]
     return table.merge(data, on=["prep_id", "feature"], how="left")
 

@@ -25,6 +25,18 @@ EVAL_METRIC: dict[str, str] = {"multiclass": "mlogloss", "binary": "logloss",
                                "regression": "rmse"}
 
 
+def booster_labels(kind: ModelKind, positions: np.ndarray) -> np.ndarray:
+    """XGBoost's labels: class positions, or for binary 1 = the first class (potent)."""
+    return (positions == 0).astype(float) if kind == "binary" else positions.astype(float)
+
+
+def gain_importance(booster: xgb.Booster) -> dict[str, float]:
+    """Total gain of each feature the booster splits on (the applicability domain weighs
+    features by it)."""
+    return {name: float(value)  # type: ignore[arg-type]  # one number per feature here
+            for name, value in booster.get_score(importance_type="total_gain").items()}
+
+
 def booster_params(
     kind: ModelKind, hyper: dict[str, float], n_classes: int, seed: int, n_jobs: int
 ) -> dict[str, object]:
@@ -116,8 +128,8 @@ def cross_validate(
     result does not depend on the number of threads.
     """
     shape = (n_rows,) if output_width == 1 else (n_rows, output_width)
-    nthread = params.get("nthread", 1)
-    workers = max(1, min(nthread if isinstance(nthread, int) else 1, len(folds)))
+    threads = params.get("nthread", 1)
+    workers = max(1, min(threads if isinstance(threads, int) else 1, len(folds)))
     fold_params = {**params, "nthread": 1} if workers > 1 else params
 
     def run(fold: FoldData) -> tuple[int, float, np.ndarray, xgb.Booster]:

@@ -1,4 +1,4 @@
-"""``exoqc train`` on a lab's own small dataset (fewer than ``adapt.SMALL_DATA_MAX``
+"""``exoqc train`` on a lab's own small dataset (fewer than ``label_plan.SMALL_DATA_MAX``
 labelled preparations): one MLflow run per target that
 
 1. scores every candidate (with and without the reference prior, and the fallbacks) by
@@ -15,6 +15,7 @@ labelled preparations): one MLflow run per target that
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
@@ -22,37 +23,38 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from exoqc import __version__, tracking
-from exoqc.contracts import PRIMARY_METRIC
+from exoqc.contracts import LABEL_COLUMNS, PRIMARY_METRIC, Target
 from exoqc.dataset import LABEL_VALUES, Dataset
 from exoqc.features import catalog_frame
+from exoqc.model.conformal import fit_conformal
 from exoqc.model.domain import ApplicabilityDomain
 from exoqc.model.load import load_model
-from exoqc.model.predictor import Calibration, ModelSpec
+from exoqc.model.predictor import Calibration, ExoqcPredictor, ModelSpec
 from exoqc.tracking import CHAMPION_ALIAS, store_lock
-from exoqc.training import adapt, evaluate
+from exoqc.training import adapt, evaluate, repeated_cv
+from exoqc.training.candidates import Candidate, Prior, candidate_by_name
 from exoqc.training.conformal_folds import lab_conformal
 from exoqc.training.conformal_report import log_calibration
-from exoqc.training.job import (
-    LABEL_COLUMN,
-    ProgressCallback,
-    TrainResult,
-    TrainSettings,
-    _log_figure,
-    _log_global_shap,
-    _metric_name,
-)
+from exoqc.training.describe import describe_lab_version
+from exoqc.training.lab_final import LabModel, final_model, oof_margins
+from exoqc.training.label_plan import LabelPlan
 from exoqc.training.registry import ChampionDecision, log_and_register
+from exoqc.training.result import ProgressCallback, TrainResult
+from exoqc.training.run_log import log_figure, log_global_shap
 from exoqc.training.split import batch_groups
+
+if TYPE_CHECKING:
+    from exoqc.training.job import TrainSettings
 
 VALIDATION = "repeated grouped CV"
 
 
-def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
+def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
                      settings: TrainSettings, progress: ProgressCallback,
-                     plan: adapt.LabelPlan, prior: adapt.Prior | None,
+                     plan: LabelPlan, prior: Prior | None,
                      prior_note: str) -> TrainResult:
     """Train, choose, explain and register one target on a lab's small dataset."""
-    column = LABEL_COLUMN[target]
+    column = LABEL_COLUMNS[target]
     classes = LABEL_VALUES[column]
     metric = PRIMARY_METRIC[target]
     labelled = dataset.preps[column].dropna()
@@ -66,7 +68,7 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         mlflow.set_tags({"exoqc.target": target, "exoqc.version": __version__,
                          "exoqc.dataset": str(dataset.root), "exoqc.validation": VALIDATION,
                          "exoqc.prior": prior_note})
-        n_folds = adapt.n_folds_for(y, groups)
+        n_folds = repeated_cv.n_folds_for(y, groups)
         mlflow.log_params({
             "target": target, "validation": VALIDATION, "n_labelled": len(y),
             "n_batches": len(np.unique(groups)), "cv_repeats": settings.cv_repeats,
@@ -83,7 +85,7 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
                                  f"{dataset.root.name}-training", "training", targets=column)
 
         selection = adapt.select(x, y, groups, target, classes, prior, settings.seed,
-                                 settings.cv_repeats, progress)
+                                 settings.cv_repeats, progress, only=settings.candidates)
         table = selection.table()
         mlflow.log_text(table.to_csv(index=False), "candidates.csv")
         for score in selection.scores:
@@ -100,46 +102,61 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         mlflow.log_param("chosen_candidate", chosen.name)
         mlflow.set_tag("exoqc.choice", selection.rule)
         fallback_note = ""
-        if not selection.best_overall.is_booster:
-            fallback_note = (f"the fallback {selection.best_overall.name} scored higher "
-                             f"({selection.best_overall.mean:.3f}) than every XGBoost "
-                             "candidate; exoqc registers XGBoost models only, so "
-                             f"{chosen.name} is registered and compared with the champion")
-            mlflow.set_tag("exoqc.fallback_better", fallback_note)
-        _log_figure(evaluate.confusion_figure(
+        if not chosen.is_booster:
+            fallback_note = (f"the fallback {chosen.name} is chosen: it is registered with "
+                             "its coefficients or thresholds in the model's spec (no "
+                             "booster) and scored and explained like any exoqc model")
+            mlflow.set_tag("exoqc.fallback_chosen", fallback_note)
+        log_figure(evaluate.confusion_figure(
             y, chosen.oof_mean.argmax(axis=1), classes,
             f"{target.capitalize()} ({chosen.name}): out-of-fold predictions\n"
             f"{len(y)} preparations, {settings.cv_repeats} repeats"), "confusion_matrix.png")
 
         progress(f"{target}: final model on all {len(y)} preparations", 0, 1)
-        candidate = adapt.candidate_by_name(chosen.name, target, prior, settings.seed)
-        booster = candidate.final_booster(x, y)
-        # Conformal sets (CV+, exoqc.model.conformal) with the candidate's fold boosters:
-        # a lab of 50 preparations still gets valid, if larger, sets.
-        conformal, fold_boosters = lab_conformal(candidate, x, y, groups, len(classes),
-                                                 settings.seed)
+        candidate = candidate_by_name(chosen.name, target, prior, settings.seed)
+        with repeated_cv.quiet():
+            final = final_model(candidate, x, y, classes, chosen.oof[0], selection.repeats[0],
+                                dataset.preps.loc[labelled.index], settings.seed)
+        _log_final(final)
+        calibration = (final.calibration.calibration if final.calibration
+                       else Calibration())
+        if isinstance(candidate, Candidate):
+            # Conformal sets (CV+, exoqc.model.conformal) with the candidate's fold
+            # boosters, calibrated as the registered model's probabilities are: a lab of 50
+            # preparations still gets valid, if larger, sets.
+            conformal, fold_boosters = lab_conformal(candidate, x, y, groups, len(classes),
+                                                     calibration, settings.seed)
+        else:
+            # A fallback has no boosters: its sets come from the first repeat's
+            # out-of-fold probabilities (each preparation scored once, by a fold model that
+            # never saw its batch), calibrated as the registered model's are.
+            conformal = fit_conformal(calibration.probabilities(oof_margins(chosen.oof[0])), y)
+            fold_boosters = []
         log_calibration(conformal, classes)
         spec = ModelSpec(target=target, classes=classes, feature_names=tuple(x.columns),
-                         calibration=Calibration(),
+                         calibration=calibration,
+                         readouts=final.readouts,
                          domain=ApplicabilityDomain().fit(
-                             _domain_rows(x, candidate, prior),
-                             booster.get_score(importance_type="total_gain")).to_dict(),
-                         conformal=conformal.to_dict(), exoqc_version=__version__)
+                             _domain_rows(x, candidate, prior), final.importance).to_dict(),
+                         conformal=conformal.to_dict(), exoqc_version=__version__,
+                         estimator=final.estimator)
         progress(f"{target}: SHAP", 0, 1)
-        _log_global_shap(booster, x, classes, target, settings)
+        log_global_shap(ExoqcPredictor(spec, final.booster), x, classes, target,
+                        settings.shap_max_rows, settings.seed)
 
         progress(f"{target}: registering", 0, 1)
         registered = tracking.REGISTERED_MODELS[target]
-        version = log_and_register(spec, booster, None, x.head(5), registered,
-                                   fold_boosters)
+        version = log_and_register(spec, final.booster, final.regressor, x.head(5),
+                                   registered, fold_boosters)
         mlflow.set_tag("exoqc.validation", VALIDATION)
         decision = _decide_paired(registered, version, chosen, x, y, groups, classes,
                                   metric, settings.seed)
         mlflow.log_metric("champion_promoted", float(decision.promoted))
         test_metrics = {**cv_metrics, f"{metric}_ci_low": low, f"{metric}_ci_high": high}
-        description = _description(target, dataset, len(y), len(np.unique(groups)), n_folds,
-                                   settings, selection, metric, prior_note, plan,
-                                   fallback_note, version, decision, registered)
+        description = describe_lab_version(target, dataset, len(y), len(np.unique(groups)),
+                                           n_folds, settings.cv_repeats, selection, metric,
+                                           prior_note, plan, fallback_note, version,
+                                           decision, registered)
         mlflow.set_tags({"exoqc.model_version": version,
                          "exoqc.champion_decision": decision.reason,
                          "mlflow.note.content": description})
@@ -147,16 +164,31 @@ def train_lab_target(target: str, dataset: Dataset, features: pd.DataFrame,
         client.set_model_version_tag(registered, version, "exoqc.validation", VALIDATION)
         client.update_model_version(registered, version, description=description)
         return TrainResult(target, run.info.run_id, version, decision, test_metrics,
-                           baseline_metrics, cv_metrics, validation=VALIDATION,
-                           interval=(low, high), chosen=chosen.name, notes=list(plan.notes))
+                           baseline_metrics, cv_metrics, final.readout_metrics,
+                           validation=VALIDATION, interval=(low, high), chosen=chosen.name,
+                           notes=list(plan.notes), skipped=final.skipped)
 
 
-def _domain_rows(x: pd.DataFrame, candidate, prior: adapt.Prior | None) -> pd.DataFrame:
+def _log_final(final: LabModel) -> None:
+    """Calibration and readouts as the held-out path logs them, and what was skipped."""
+    if final.calibration is not None:
+        mlflow.log_metrics({"oof_brier_uncalibrated": final.calibration.brier_uncalibrated,
+                            "oof_brier_calibrated_crossfit": final.calibration.brier_calibrated})
+    mlflow.log_param("calibration", final.calibration.calibration.kind
+                     if final.calibration else "none")
+    if final.readout_metrics:
+        mlflow.log_metrics({f"cv_readout_{k}": v for k, v in final.readout_metrics.items()})
+    mlflow.set_tag("exoqc.readouts", ", ".join(final.readouts) or "none")
+    if final.skipped:
+        mlflow.set_tag("exoqc.skipped", " | ".join(final.skipped)[:4900])
+
+
+def _domain_rows(x: pd.DataFrame, candidate: Candidate, prior: Prior | None) -> pd.DataFrame:
     """The preparations the applicability domain is fitted on: the lab's, and for a model
     that carries the prior also the prior's (it has learned from them, so a lab
     preparation like them is no extrapolation). Twenty preparations span too narrow a
     range on their own: with them alone almost every new batch would be flagged."""
-    if prior is None or getattr(candidate, "mode", "lab_only") == "lab_only":
+    if prior is None or candidate.mode in {"lab_only", "fallback"}:
         return x
     return pd.concat([prior.features, x])
 
@@ -164,11 +196,11 @@ def _domain_rows(x: pd.DataFrame, candidate, prior: adapt.Prior | None) -> pd.Da
 def _mean_metrics(oofs: list[np.ndarray], y: np.ndarray,
                   classes: tuple[str, ...]) -> dict[str, float]:
     """Each metric of the out-of-fold predictions, averaged over the repeats."""
-    with adapt.quiet():
+    with repeated_cv.quiet():
         per_repeat = [evaluate.classification_metrics(o, y, classes) for o in oofs]
     keys = set.intersection(*(set(m) for m in per_repeat))
     out = {k: float(np.mean([m[k] for m in per_repeat])) for k in sorted(keys)}
-    out["macro_f1"] = float(np.mean([adapt.metric_of(o, y, classes, "macro_f1")
+    out["macro_f1"] = float(np.mean([repeated_cv.metric_of(o, y, classes, "macro_f1")
                                      for o in oofs]))
     return out
 
@@ -181,7 +213,7 @@ def _decide_paired(registered: str, version: str, chosen: adapt.CandidateScore,
     interval above zero. A champion trained on these preparations is judged in-sample,
     which favours it: the rule errs towards keeping it."""
     client = mlflow.MlflowClient()
-    new_score = adapt.metric_of(chosen.oof_mean, y, classes, metric)
+    new_score = repeated_cv.metric_of(chosen.oof_mean, y, classes, metric)
     with store_lock():
         try:
             current = client.get_model_version_by_alias(registered, CHAMPION_ALIAS)
@@ -197,8 +229,8 @@ def _decide_paired(registered: str, version: str, chosen: adapt.CandidateScore,
                 promoted, previous = True, None
                 reason = f"champion version {current.version} could not be evaluated ({exc})"
             else:
-                previous = adapt.metric_of(old, y, classes, metric)
-                diff, (low, high) = adapt.paired_difference(chosen.oof_mean, old, y, groups,
+                previous = repeated_cv.metric_of(old, y, classes, metric)
+                diff, (low, high) = repeated_cv.paired_difference(chosen.oof_mean, old, y, groups,
                                                             classes, metric, seed)
                 promoted = bool(np.isfinite(low) and low > 0)
                 verdict = ("better beyond noise than" if promoted
@@ -211,38 +243,3 @@ def _decide_paired(registered: str, version: str, chosen: adapt.CandidateScore,
             client.set_registered_model_alias(registered, CHAMPION_ALIAS, version)
     return ChampionDecision(promoted, None if current is None else str(current.version),
                             previous, new_score, reason)
-
-
-def _description(target: str, dataset: Dataset, n: int, n_batches: int, n_folds: int,
-                 settings: TrainSettings, selection: adapt.Selection, metric: str,
-                 prior_note: str, plan: adapt.LabelPlan, fallback_note: str, version: str,
-                 decision: ChampionDecision, registered: str) -> str:
-    low, high = selection.interval
-    chosen = selection.chosen
-    lines = [
-        f"**{target.capitalize()} model of a lab's own data** (`exoqc train`), "
-        f"`{dataset.root}`: {n} labelled preparations from {n_batches} batches.",
-        "",
-        f"**Validation**: {settings.cv_repeats} × {n_folds}-fold cross-validation by batch "
-        f"(whole batches validated together); the final model is fitted on all {n} "
-        "preparations.",
-        "",
-        f"**Chosen**: `{chosen.name}`, {_metric_name(metric)} **{chosen.mean:.3f}** "
-        f"(95 % batch-bootstrap interval {low:.3f}–{high:.3f}); why: {selection.rule}.",
-        "",
-        f"**Prior**: {prior_note}.",
-        "",
-        f"| candidate | {_metric_name(metric)} mean | min–max over repeats |",
-        "|---|---|---|",
-        *(f"| {s.name}{' (fallback)' if not s.is_booster else ''}"
-          f"{' **chosen**' if s is chosen else ''} | {s.mean:.3f} | "
-          f"{np.nanmin(s.per_repeat):.3f}–{np.nanmax(s.per_repeat):.3f} |"
-          for s in selection.scores),
-    ]
-    if fallback_note:
-        lines += ["", f"Note: {fallback_note}."]
-    if plan.notes:
-        lines += ["", "**Labels**: " + "; ".join(plan.notes) + "."]
-    lines += ["", f"Registered as {registered} version {version}. **Champion**: "
-              f"{'promoted' if decision.promoted else 'not promoted'} — {decision.reason}."]
-    return "\n".join(lines)

@@ -4,7 +4,7 @@ The prior is the *reference cohort* (the simulated cohort of ``exoqc train`` wit
 folder), not whatever model is registered: a lab's store may hold no reference model, or a
 champion that is itself a lab's model, and pooling needs the reference preparations
 themselves. Its feature table and one booster per target (fixed parameters,
-``adapt.PRIOR_HYPER``) are computed once and cached beside the cohort
+``candidates.PRIOR_HYPER``) are computed once and cached beside the cohort
 (``.exoqc-prior-<version>/``), so only a lab's first training pays for them.
 """
 
@@ -22,14 +22,8 @@ from exoqc import __version__
 from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
-from exoqc.training.adapt import (
-    POOL_REFERENCE_ROWS,
-    PRIOR_HYPER,
-    PRIOR_ROUNDS,
-    Prior,
-    booster_labels,
-)
-from exoqc.training.fit import booster_params, to_matrix
+from exoqc.training.candidates import POOL_REFERENCE_ROWS, PRIOR_HYPER, PRIOR_ROUNDS, Prior
+from exoqc.training.fit import ModelKind, booster_labels, booster_params, to_matrix
 
 FEATURES_FILE = "features.parquet"
 
@@ -73,7 +67,7 @@ def reference_prior(target: str, cohort: Path, feature_names: list[str], seed: i
     features = frame.loc[labelled, feature_names]
     positions = preps.loc[labelled, column].map(
         {c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
-    kind = "multiclass" if target == "purity" else "binary"
+    kind: ModelKind = "multiclass" if target == "purity" else "binary"
     path = _cache_dir(cohort) / f"booster-{target}.json"
     if path.is_file():
         booster = xgb.Booster(model_file=str(path))

@@ -62,7 +62,7 @@ def _pip_requirements() -> list[str]:
 
 def log_and_register(
     spec: ModelSpec,
-    booster: xgb.Booster,
+    booster: xgb.Booster | None,
     regressor: xgb.Booster | None,
     input_example: pd.DataFrame,
     registered_name: str,
@@ -76,7 +76,7 @@ def log_and_register(
     """
     with tempfile.TemporaryDirectory() as tmp:
         files = save_model_files(Path(tmp), spec, booster, regressor, fold_boosters)
-        predictor = ExoqcPredictor.from_files(files["meta"], files["booster"],
+        predictor = ExoqcPredictor.from_files(files["meta"], files.get("booster"),
                                               files.get("regressor"),
                                               other_files=list(files.values()))
         output_example = predictor.predict_frame(input_example).reset_index(drop=True)

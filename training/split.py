@@ -9,16 +9,22 @@ to the whole). A preparation without a batch is its own group.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
+
+from exoqc.contracts import LABEL_COLUMNS, Target
+from exoqc.dataset import LABEL_VALUES, Dataset
 
 
 def batch_groups(preps: pd.DataFrame) -> pd.Series:
     """The grouping of each preparation: its ``batch``, or its own id when it has none."""
     batch = preps["batch"] if "batch" in preps else pd.Series("", index=preps.index)
     batch = batch.fillna("").astype(str)
-    return batch.where(batch != "", "prep:" + preps.index.astype(str)).rename("group")
+    own = pd.Series("prep:" + preps.index.astype(str), index=preps.index)
+    return batch.where(batch != "", own).rename("group")
 
 
 def heldout_split(
@@ -55,3 +61,33 @@ def cv_folds(
             "batches (column 'batch')")
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(labels)), labels, groups))
+
+
+@dataclass
+class HeldoutSplit:
+    """A target's labelled preparations, split by batch: ``train`` and ``test`` are
+    positions in ``features``; ``folds`` are positions within ``train``."""
+
+    features: pd.DataFrame
+    labels: np.ndarray  # class positions
+    groups: pd.Series
+    train: np.ndarray
+    test: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+
+    def part(self, positions: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+        return self.features.iloc[positions], self.labels[positions]
+
+
+def split_target(dataset: Dataset, features: pd.DataFrame, target: Target,
+                 test_fraction: float, n_folds: int, seed: int) -> HeldoutSplit:
+    """The held-out split and the CV folds of ``target``'s labelled preparations."""
+    column = LABEL_COLUMNS[target]
+    classes = LABEL_VALUES[column]
+    labelled = dataset.preps[column].dropna()
+    features = features.loc[labelled.index]
+    labels = labelled.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
+    groups = batch_groups(dataset.preps.loc[labelled.index])
+    train, test = heldout_split(pd.Series(labels), groups, test_fraction, seed)
+    folds = cv_folds(pd.Series(labels[train]), groups.iloc[train], n_folds, seed)
+    return HeldoutSplit(features, labels, groups, train, test, folds)

@@ -83,3 +83,14 @@ def test_clear_errors_for_bad_input():
         MisevRuleClassifier().fit(table([0.1], [100.0], [10.0]), ["pure"])
     with pytest.raises(TypeError, match="DataFrame"):
         MisevRuleClassifier().fit(np.zeros((1, 3)), ["high"])
+
+
+def test_score_rule_gives_the_rate_without_a_score_also_when_no_row_has_one():
+    from exoqc.training.baselines import RuleScoreBaseline
+
+    train = pd.DataFrame({"log10_particles_per_ug": [9.0, 9.5, 10.0, 10.5, np.nan, np.nan]})
+    labels = np.array([1, 1, 0, 0, 0, 1])  # 0 = potent
+    rule = RuleScoreBaseline("log10_particles_per_ug").fit(train, labels)
+    # A validation fold of preparations without a ratio (exoqc train's CV on a lab's data).
+    unmeasured = pd.DataFrame({"log10_particles_per_ug": [np.nan, np.nan]})
+    assert rule.predict_proba(unmeasured)[:, 0] == pytest.approx([0.5, 0.5])

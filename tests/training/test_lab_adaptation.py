@@ -1,5 +1,5 @@
 """The prior helps a shifted lab, and the packaged form of a base-margin model is the same
-model (library level, no MLflow: the candidates of training/adapt.py)."""
+model (library level, no MLflow: the candidates of training/candidates.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.features import build_features
 from exoqc.simulate import simulate_cohort
 from exoqc.training import adapt
+from exoqc.training.candidates import BoosterCandidate, candidate_by_name
+from exoqc.training.label_plan import plan_target
 from exoqc.training.prior import reference_prior
+from exoqc.training.repeated_cv import metric_of
 from exoqc.training.split import batch_groups
 
 N_TRAIN = 50
@@ -46,14 +49,14 @@ def test_adapted_model_beats_lab_only_on_a_shifted_lab_at_n50(shifted_lab, small
     x = frame.iloc[train]
     selection = adapt.select(x, y[train], groups[train], target, classes, prior,
                              n_repeats=1)
-    chosen = adapt.candidate_by_name(selection.chosen.name, target, prior)
+    chosen = candidate_by_name(selection.chosen.name, target, prior)
     booster = chosen.final_booster(x, y[train])
-    adapted = adapt.BoosterCandidate("final", "lab_only", "multiclass", 3)
+    adapted = BoosterCandidate("final", "lab_only", "multiclass", 3)
     adapted.booster_ = booster
-    lab_only = adapt.candidate_by_name("lab_only", target, None).fit(x, y[train])
+    lab_only = candidate_by_name("lab_only", target, None).fit(x, y[train])
     x_test = frame.iloc[test]
-    score_adapted = adapt.metric_of(adapted.predict_proba(x_test), y[test], classes, "macro_f1")
-    score_lab = adapt.metric_of(lab_only.predict_proba(x_test), y[test], classes, "macro_f1")
+    score_adapted = metric_of(adapted.predict_proba(x_test), y[test], classes, "macro_f1")
+    score_lab = metric_of(lab_only.predict_proba(x_test), y[test], classes, "macro_f1")
     assert selection.chosen.name != "lab_only"
     assert score_adapted > score_lab + 0.02, (selection.chosen.name, score_adapted, score_lab)
 
@@ -63,10 +66,10 @@ def test_base_margin_model_is_registered_as_the_same_continued_booster(shifted_l
     frame, preps = shifted_lab
     _, y, _, train, test = split(preps, "potency")
     prior = reference_prior("potency", small_cohort, list(frame.columns))
-    candidate = adapt.candidate_by_name("reference_margin", "potency", prior)
+    candidate = candidate_by_name("reference_margin", "potency", prior)
     x = frame.iloc[train]
     by_margin = candidate.fit(x, y[train]).predict_proba(frame.iloc[test])
-    packaged = adapt.BoosterCandidate("packaged", "lab_only", "binary", 2)
+    packaged = BoosterCandidate("packaged", "lab_only", "binary", 2)
     packaged.booster_ = candidate.final_booster(x, y[train])
     np.testing.assert_allclose(packaged.predict_proba(frame.iloc[test]), by_margin, atol=1e-5)
 
@@ -74,7 +77,7 @@ def test_base_margin_model_is_registered_as_the_same_continued_booster(shifted_l
 def test_label_plan_states_its_minimums():
     classes = LABEL_VALUES["potency_class"]
     groups = pd.Series([f"b{i}" for i in range(12)])
-    plan = adapt.plan_target("potency", pd.Series(["potent"] * 10 + ["subpotent"] * 2),
+    plan = plan_target("potency", pd.Series(["potent"] * 10 + ["subpotent"] * 2),
                              groups, True, classes)
     assert plan.refusal == ("potency_class labels 10 'potent', 2 'subpotent': a classifier "
                             "needs at least two classes with 3 preparations each")
