@@ -194,8 +194,8 @@ class ParticleProteinRatioClassifier(ClassifierMixin, BaseEstimator):
         self.n_thresholds = n_thresholds
 
     @staticmethod
-    def _label_codes(log_ratio: np.ndarray, log_low: np.ndarray, log_high: np.ndarray,
-                     missing_code: int) -> np.ndarray:
+    def _label_codes(log_ratio: np.ndarray, log_low: np.ndarray | float,
+                     log_high: np.ndarray | float, missing_code: int) -> np.ndarray:
         order = np.array(sorted(PURITY_CLASSES))
         high, low, medium = (np.flatnonzero(order == c)[0] for c in ("high", "low", "medium"))
         with np.errstate(invalid="ignore"):

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, cast
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from exoqc import tracking
+from exoqc.contracts import Target
 from exoqc.errors import ExoqcInputError
 from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
 
 
-def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
+def run_train(dataset_dir: Path | None, target: Literal["purity", "potency", "all"],
+              n_trials: int, seed: int,
               prior: bool = True, validation: str = "auto") -> int:
     """Train and print the outcome; returns the exit code."""
     from exoqc.training.job import TrainSettings, reference_cohort, train
@@ -26,7 +36,7 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
             console.print(f"Reference cohort: {dataset_dir}")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(step: str, done: int, total: int) -> None:
                 if step not in tasks:
@@ -58,7 +68,7 @@ def run_train(dataset_dir: Path | None, target: str, n_trials: int, seed: int,
         score = f"{metric} {value:.3f}"
         if result.interval is not None:
             score += f" [{result.interval[0]:.3f}, {result.interval[1]:.3f}]"
-        model = tracking.REGISTERED_MODELS[result.target]
+        model = tracking.REGISTERED_MODELS[cast(Target, result.target)]
         table.add_row(
             model if result.chosen == "xgboost" else f"{model} ({result.chosen})",
             result.validation,

@@ -19,12 +19,12 @@ import xgboost as xgb
 
 from exoqc.model.conformal import SPLIT, ConformalCalibration, fit_conformal, fit_cv_plus
 from exoqc.model.predictor import Calibration
-from exoqc.training.candidates import Candidate
+from exoqc.training.candidates import BoosterCandidate
 from exoqc.training.fit import to_matrix
 from exoqc.training.repeated_cv import repeated_group_folds
 
 
-def lab_conformal(candidate: Candidate, x: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
+def lab_conformal(candidate: BoosterCandidate, x: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
                   n_classes: int, calibration: Calibration, seed: int = 0
                   ) -> tuple[ConformalCalibration, list[xgb.Booster]]:
     """The calibration and the fold boosters (none for the reference model) of an XGBoost

@@ -32,7 +32,12 @@ from exoqc.model.load import load_model
 from exoqc.model.predictor import Calibration, ExoqcPredictor, ModelSpec
 from exoqc.tracking import CHAMPION_ALIAS, store_lock
 from exoqc.training import adapt, evaluate, repeated_cv
-from exoqc.training.candidates import Candidate, Prior, candidate_by_name
+from exoqc.training.candidates import (
+    BoosterCandidate,
+    Candidate,
+    Prior,
+    candidate_by_name,
+)
 from exoqc.training.conformal_folds import lab_conformal
 from exoqc.training.conformal_report import log_calibration
 from exoqc.training.describe import describe_lab_version
@@ -120,7 +125,7 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
         _log_final(final)
         calibration = (final.calibration.calibration if final.calibration
                        else Calibration())
-        if isinstance(candidate, Candidate):
+        if isinstance(candidate, BoosterCandidate):
             # Conformal sets (CV+, exoqc.model.conformal) with the candidate's fold
             # boosters, calibrated as the registered model's probabilities are: a lab of 50
             # preparations still gets valid, if larger, sets.
