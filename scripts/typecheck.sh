@@ -8,6 +8,8 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 mypy="${MYPY:-$repo/.venv/bin/mypy}"
+# The check runs in a temporary tree: a relative MYPY is taken from here.
+case "$mypy" in /*) ;; *) mypy="$PWD/$mypy" ;; esac
 tree="$(mktemp -d)"
 trap 'rm -rf "$tree"' EXIT
 mkdir "$tree/exoqc"
