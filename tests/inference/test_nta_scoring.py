@@ -4,6 +4,8 @@ name NTA features like any other."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -48,7 +50,21 @@ def test_models_trained_with_nta_score_and_explain_nta_features(use_store, tmp_p
     nta_columns = [i for i, c in enumerate(explained.data.columns) if c in NTA_NAMES]
     assert np.abs(explained.values[:, nta_columns]).sum() > 0
     reasons = explainer.reasons(explained, n_reasons=len(explained.data.columns))
-    assert all(label_of("nta_mode_nm") + " " in r and "nm;" in r for r in reasons)
+    # Every NTA feature that moves a preparation's prediction is among its reasons (a
+    # feature with a contribution of exactly zero, one the trees do not use, is not a
+    # reason: inference/explain.py), an NTA size with its value in nm.
+    measured = ~np.isnan(explained.data.to_numpy(dtype=float))
+    for i, reason in enumerate(reasons):
+        for j in nta_columns:
+            if explained.values[i, j] != 0 and measured[i, j]:
+                assert label_of(explained.data.columns[j]) + " " in reason
+    sizes = [j for j in nta_columns if explained.data.columns[j].endswith("_nm")
+             and (explained.values[:, j] != 0).any()]
+    assert sizes
+    size = re.compile(re.escape(label_of(explained.data.columns[sizes[0]])) + r" [^(]*\([^;)]* nm;")
+    named = [r for i, r in enumerate(reasons) if explained.values[i, sizes[0]] != 0
+             and measured[i, sizes[0]]]
+    assert named and all(size.search(r) for r in named)
     # And the scores file's own reasons (three per model) name NTA features where they
     # are among a preparation's largest contributions.
     top = " ".join(result.scores["reasons"])
