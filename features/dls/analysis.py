@@ -19,26 +19,12 @@ converted to intensity and the Z-average and PDI are its cumulants. From a Zetas
 summary table alone (``source="summary"``): only the instrument's own Z-average, PDI and
 intercept exist, and are passed on as such.
 
-Quality flags (thresholds are module constants; docs/dls.md explains each):
-
-- ``low_intercept``: intercept < 0.1 (weak or incoherent signal, multiple scattering).
-- ``high_intercept``: intercept > 1.0 (number fluctuations, detector afterpulsing).
-- ``baseline_drift``: the mean of g2 − 1 over the last 10 % of lags differs from 0 by more
-  than 2 % of the intercept, although the decay is complete (dust, drift, sedimentation).
-- ``incomplete_decay``: g2 − 1 never falls below 10 % of the intercept within the lag range.
-- ``poor_fit``: the size-distribution fit misses the correlogram by more than 1 % of the
-  intercept (RMS): not diffusing spheres, or a noisy or corrupted measurement.
-- ``multimodal``: two or more intensity peaks of at least 5 % each.
-- ``large_particles``: at least 5 % of the intensity above 1 µm, counting decays slower than
-  a 10 µm particle's (aggregates, dust).
-- ``high_pdi``: PDI > 0.7 (too broad for the cumulant method to describe).
-- ``low_count_rate``: count rate < 10 kcps (too few scatterers for a reliable result).
+Quality flags: :mod:`~exoqc.features.dls.flags`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict
@@ -56,6 +42,12 @@ from exoqc.features.dls.distribution import (
     percentile_diameters_nm,
     shares_between,
 )
+from exoqc.features.dls.flags import (
+    BASELINE_TAIL_FRACTION,
+    LARGE_PARTICLE_NM,
+    POOR_FIT_RESIDUAL,
+    raised_flags,
+)
 from exoqc.features.dls.inversion import DIAMETER_RANGE_NM, InversionError, invert_correlogram
 from exoqc.features.dls.noise import noise_per_lag
 from exoqc.features.dls.physics import diameter_from_decay_rate_nm, scattering_vector_per_m
@@ -69,7 +61,6 @@ from exoqc.features.dls.weighting import (
 )
 
 __all__ = [
-    "FLAGS",
     "SIZE_CLASS_BOUNDARIES_NM",
     "DLSResult",
     "analyze_file",
@@ -83,30 +74,8 @@ SIZE_CLASS_BOUNDARIES_NM = (30.0, 150.0, 500.0, 1000.0)
 150–500 nm, 500–1000 nm (large EVs, aggregates), > 1 µm (apoptotic bodies, dust)."""
 
 MIN_COMPONENT_SHARE = 0.01
-LOW_INTERCEPT = 0.1
-HIGH_INTERCEPT = 1.0
-BASELINE_TAIL_FRACTION = 0.1
-BASELINE_LIMIT = 0.02
-POOR_FIT_RESIDUAL = 0.01
-MULTIMODAL_MIN_SHARE = 0.05
-LARGE_PARTICLE_NM = 1000.0
-LARGE_PARTICLE_MIN_SHARE = 0.05
-HIGH_PDI = 0.7
-LOW_COUNT_RATE_KCPS = 10.0
 
 _GRID_TOLERANCE = 1 - 1e-9
-
-FLAGS = (
-    "low_intercept",
-    "high_intercept",
-    "baseline_drift",
-    "incomplete_decay",
-    "poor_fit",
-    "multimodal",
-    "large_particles",
-    "high_pdi",
-    "low_count_rate",
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,7 +259,7 @@ def analyze_record(
     if record.has_distribution:
         return _from_distribution(record, common, scattering_args)
     z_average, pdi = record.reported_z_average_nm, record.reported_pdi
-    flags = _flags(intercept=record.reported_intercept, pdi=pdi,
+    flags = raised_flags(intercept=record.reported_intercept, pdi=pdi,
                    count_rate_kcps=record.count_rate_kcps)
     return DLSResult(source="summary", z_average_nm=z_average, pdi=pdi,
                      intercept=record.reported_intercept, flags=flags, **common)
@@ -348,7 +317,7 @@ def _from_correlogram(record: DLSRecord, common: _Common,
     baseline = float(tail.mean() / cumulants.intercept)
     large_share = above + (1.0 - below - above) * float(
         shares_between(diameters, intensity, [LARGE_PARTICLE_NM])[1])
-    flags = _flags(
+    flags = raised_flags(
         intercept=cumulants.intercept,
         pdi=cumulants.pdi,
         count_rate_kcps=record.count_rate_kcps,
@@ -399,7 +368,7 @@ def _from_distribution(record: DLSRecord, common: _Common,
     z_average, pdi = cumulants_of_intensity_distribution(diameters, intensity)
     peaks = tuple(find_size_peaks(diameters, intensity))
     large_share = float(shares_between(diameters, intensity, [LARGE_PARTICLE_NM])[1])
-    flags = _flags(intercept=None, pdi=pdi, count_rate_kcps=record.count_rate_kcps,
+    flags = raised_flags(intercept=None, pdi=pdi, count_rate_kcps=record.count_rate_kcps,
                    peaks=peaks, large_share=large_share)
     return DLSResult(
         source="distribution",
@@ -430,27 +399,3 @@ def _volume_and_number(
     volume, number = from_intensity(diameters, resolved, scattering)
     return volume, number, float(intensity[minor].sum())
 
-
-def _flags(
-    *,
-    intercept: float | None,
-    pdi: float | None,
-    count_rate_kcps: float | None,
-    baseline: float | None = None,
-    incomplete_decay: bool = False,
-    poor_fit: bool = False,
-    peaks: Sequence[Peak] = (),
-    large_share: float = 0.0,
-) -> tuple[str, ...]:
-    raised = {
-        "low_intercept": intercept is not None and intercept < LOW_INTERCEPT,
-        "high_intercept": intercept is not None and intercept > HIGH_INTERCEPT,
-        "baseline_drift": baseline is not None and abs(baseline) > BASELINE_LIMIT,
-        "incomplete_decay": incomplete_decay,
-        "poor_fit": poor_fit,
-        "multimodal": sum(p.share >= MULTIMODAL_MIN_SHARE for p in peaks) >= 2,
-        "large_particles": large_share >= LARGE_PARTICLE_MIN_SHARE,
-        "high_pdi": pdi is not None and pdi > HIGH_PDI,
-        "low_count_rate": count_rate_kcps is not None and count_rate_kcps < LOW_COUNT_RATE_KCPS,
-    }
-    return tuple(flag for flag in FLAGS if raised[flag])

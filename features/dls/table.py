@@ -30,14 +30,9 @@ from exoqc.config import DLS_DEFAULTS
 from exoqc.dataset import Dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features.catalog import FeatureInfo
-from exoqc.features.dls.analysis import (
-    FLAGS,
-    MULTIMODAL_MIN_SHARE,
-    SIZE_CLASS_BOUNDARIES_NM,
-    DLSResult,
-    analyze_record,
-)
+from exoqc.features.dls.analysis import SIZE_CLASS_BOUNDARIES_NM, DLSResult, analyze_record
 from exoqc.features.dls.distribution import mode_diameter_nm
+from exoqc.features.dls.flags import FLAGS, MULTIMODAL_MIN_SHARE
 from exoqc.features.dls.readers import WEIGHTINGS, DLSRecord, read_dls_file
 from exoqc.features.dls.speed import single_threaded_blas
 
