@@ -82,3 +82,15 @@ def use_store(monkeypatch: pytest.MonkeyPatch, trained_store: TrainedStore) -> T
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_store.uri)
     tracking.configure()
     return trained_store
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new, empty MLflow store of this test (SQLite in ``tmp_path``), for exoqc and MLflow
+    alike; its URI."""
+    from exoqc import tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking.configure()  # an earlier test may have pointed MLflow elsewhere
+    return uri

@@ -11,13 +11,6 @@ from exoqc.dataset import Dataset
 runner = CliRunner(env={"COLUMNS": "200"})
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
-
-
 def _labelled(root):
     root.mkdir()
     rows = ["prep_id,batch,particles_per_ml,protein_ug_per_ml,purity_class,potency_class"]

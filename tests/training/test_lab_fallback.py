@@ -32,16 +32,6 @@ def lab40(tmp_path_factory) -> Path:
     return simulate_cohort(tmp_path_factory.mktemp("lab") / "bm40", 40, seed=31, lab="bm_msc")
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> str:
-    from exoqc import tracking
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    tracking.configure()
-    return uri
-
-
 def only(*names: str) -> TrainSettings:
     return TrainSettings(seed=0, n_jobs=1, cv_repeats=1, prior=False, candidates=names)
 

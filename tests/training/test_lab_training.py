@@ -48,16 +48,6 @@ def edited(lab: Path, tmp_path: Path, n: int | None = None, **columns) -> Path:
     return out
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> str:
-    from exoqc import tracking
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    tracking.configure()  # an earlier test may have pointed MLflow elsewhere
-    return uri
-
-
 def settings(prior_cohort: Path | None, seed: int = 0) -> TrainSettings:
     return TrainSettings(seed=seed, n_jobs=1, cv_repeats=1, prior=prior_cohort is not None,
                          prior_cohort=prior_cohort)

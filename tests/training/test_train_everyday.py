@@ -16,13 +16,6 @@ from exoqc.cli import app
 runner = CliRunner(env={"COLUMNS": "200"})
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
-
-
 def _labelled(root: Path, n_batches: int, per_batch: int = 2) -> Path:
     """A folder without DLS: counts and labels of ``n_batches`` batches."""
     root.mkdir()
