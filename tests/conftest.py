@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +95,27 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     tracking.configure()  # an earlier test may have pointed MLflow elsewhere
     return uri
+
+
+@pytest.fixture
+def prep_folder(tmp_path: Path) -> Callable[..., Path]:
+    """Write a prep dataset folder from CSV texts; returns its path.
+
+    ``prep_folder(preps, markers=None, cargo=None, dls={name: text}, name="ds")``
+    """
+    def write(preps: str, markers: str | None = None, cargo: str | None = None,
+              dls: dict[str, str] | None = None, name: str = "ds") -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "preps.csv").write_text(preps)
+        if markers is not None:
+            (root / "markers.csv").write_text(markers)
+        if cargo is not None:
+            (root / "cargo.csv").write_text(cargo)
+        if dls:
+            (root / "dls").mkdir()
+            for file_name, text in dls.items():
+                (root / "dls" / file_name).write_text(text)
+        return root
+
+    return write

@@ -16,17 +16,6 @@ from exoqc.cli import app
 runner = CliRunner()
 
 
-def _folder(root: Path, preps: str, markers: str | None = None,
-            cargo: str | None = None) -> Path:
-    root.mkdir()
-    (root / "preps.csv").write_text(preps)
-    if markers is not None:
-        (root / "markers.csv").write_text(markers)
-    if cargo is not None:
-        (root / "cargo.csv").write_text(cargo)
-    return root
-
-
 def _features(root: Path, tmp_path: Path):
     out = tmp_path / "features.csv"
     result = runner.invoke(app, ["features", str(root), "-o", str(out)])
@@ -34,10 +23,10 @@ def _features(root: Path, tmp_path: Path):
     return result, table
 
 
-def test_unknown_marker_names_are_grouped_and_counted(tmp_path):
+def test_unknown_marker_names_are_grouped_and_counted(tmp_path, prep_folder):
     markers = "prep_id,marker,intensity\n" + "".join(
         f"EX{i},CD63 (WB),{1000 + i}\nEX{i},TSG101,500\n" for i in range(1, 7))
-    root = _folder(tmp_path / "ds", "prep_id\n" + "".join(f"EX{i}\n" for i in range(1, 7)),
+    root = prep_folder("prep_id\n" + "".join(f"EX{i}\n" for i in range(1, 7)),
                    markers)
     result, table = _features(root, tmp_path)
     assert result.exit_code == 0, result.output
@@ -49,8 +38,8 @@ def test_unknown_marker_names_are_grouped_and_counted(tmp_path):
     assert table["marker_tsg101_detected"].eq(1).all()  # the known marker is kept
 
 
-def test_orphan_marker_and_cargo_rows_name_the_closest_prep_id(tmp_path):
-    root = _folder(tmp_path / "ds", "prep_id\nEX3\nEX12\n",
+def test_orphan_marker_and_cargo_rows_name_the_closest_prep_id(tmp_path, prep_folder):
+    root = prep_folder("prep_id\nEX3\nEX12\n",
                    "prep_id,marker,intensity\nEX 3,CD63,100\nEX3,CD81,50\n",
                    "prep_id,target,delta_ct\nex3,let-7a,5.1\n")
     result, _ = _features(root, tmp_path)
@@ -61,10 +50,11 @@ def test_orphan_marker_and_cargo_rows_name_the_closest_prep_id(tmp_path):
     assert "0 warnings" not in result.output
 
 
-def test_near_miss_headers_are_read_or_named_with_the_column_they_probably_mean(tmp_path):
+def test_near_miss_headers_are_read_or_named_with_the_column_they_probably_mean(
+        tmp_path, prep_folder):
     preps = ("Prep_ID,Particles per mL,Protein (µg/mL),Isolation Method,CCK-8 fold,Batch ID\n"
              "A1,2.5e10,120,SEC,1.4,b1\n")
-    root = _folder(tmp_path / "ds", preps)
+    root = prep_folder(preps)
     result, table = _features(root, tmp_path)
     assert result.exit_code == 0, result.output
     assert table.at["A1", "particles_per_ml"] == 2.5e10
@@ -72,15 +62,15 @@ def test_near_miss_headers_are_read_or_named_with_the_column_they_probably_mean(
     assert table.at["A1", "isolation_sec"] == 1
     assert "column 'batch id' is not one exoqc reads; did you mean 'batch'?" in result.stderr
 
-    second = _folder(tmp_path / "ds2", "prep_id,Protein,particles_per_ml\nA1,120,2e10\n")
+    second = prep_folder("prep_id,Protein,particles_per_ml\nA1,120,2e10\n", name="ds2")
     result, table = _features(second, tmp_path)
     assert "column 'protein' is not one exoqc reads; did you mean 'protein_ug_per_ml'?" in (
         result.stderr)
     assert np.isnan(table.at["A1", "protein_ug_per_ml"])
 
 
-def test_an_empty_intensity_cell_is_not_measured_and_nd_is_not_detected(tmp_path):
-    root = _folder(tmp_path / "ds", "prep_id\nA1\nA2\n",
+def test_an_empty_intensity_cell_is_not_measured_and_nd_is_not_detected(tmp_path, prep_folder):
+    root = prep_folder("prep_id\nA1\nA2\n",
                    "prep_id,marker,intensity\nA1,CD63,\nA1,TSG101,500\nA2,CD63,ND\n"
                    "A2,TSG101,500\n")
     result, table = _features(root, tmp_path)
@@ -89,8 +79,8 @@ def test_an_empty_intensity_cell_is_not_measured_and_nd_is_not_detected(tmp_path
     assert table.at["A2", "marker_cd63_detected"] == 0  # measured, not detected
 
 
-def test_dot_thousands_in_a_decimal_comma_file_is_an_error_that_says_so(tmp_path):
-    root = _folder(tmp_path / "ds", "prep_id;particles_per_ml;protein_ug_per_ml\n"
+def test_dot_thousands_in_a_decimal_comma_file_is_an_error_that_says_so(tmp_path, prep_folder):
+    root = prep_folder("prep_id;particles_per_ml;protein_ug_per_ml\n"
                    "A1;12.000;1,5\nA2;3,5e10;2,0\n")
     result, table = _features(root, tmp_path)
     assert result.exit_code == 0, result.output
@@ -100,8 +90,8 @@ def test_dot_thousands_in_a_decimal_comma_file_is_an_error_that_says_so(tmp_path
     assert table.at["A2", "protein_ug_per_ml"] == 2.0  # the rest of the batch goes on
 
 
-def test_markers_csv_that_is_a_folder_is_an_input_error_not_a_traceback(tmp_path):
-    root = _folder(tmp_path / "ds", "prep_id\nA1\nA2\n")
+def test_markers_csv_that_is_a_folder_is_an_input_error_not_a_traceback(tmp_path, prep_folder):
+    root = prep_folder("prep_id\nA1\nA2\n")
     (root / "markers.csv").mkdir()
     result, table = _features(root, tmp_path)
     assert result.exit_code == 0, result.output
@@ -110,8 +100,8 @@ def test_markers_csv_that_is_a_folder_is_an_input_error_not_a_traceback(tmp_path
     assert list(table.index) == ["A1", "A2"]
 
 
-def test_output_that_is_a_folder_or_under_a_file_is_refused_before_any_work(tmp_path):
-    root = _folder(tmp_path / "ds", "prep_id\nA1\n")
+def test_output_that_is_a_folder_or_under_a_file_is_refused_before_any_work(tmp_path, prep_folder):
+    root = prep_folder("prep_id\nA1\n")
     (tmp_path / "out.csv").mkdir()
     result = runner.invoke(app, ["features", str(root), "-o", str(tmp_path / "out.csv")])
     assert result.exit_code == 1 and result.exception is not None
