@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,3 +120,18 @@ def prep_folder(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return write
+
+
+@pytest.fixture
+def store_without_potency(trained_store: TrainedStore, tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> str:
+    """A copy of the session's trained store whose potency model is deleted (only the
+    purity model registered), for exoqc and MLflow alike; its URI."""
+    from mlflow.tracking import MlflowClient
+
+    copy = tmp_path / "mlflow.db"
+    shutil.copy(trained_store.uri.removeprefix("sqlite:///"), copy)
+    uri = f"sqlite:///{copy}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    MlflowClient(tracking_uri=uri, registry_uri=uri).delete_registered_model("exoqc-potency")
+    return uri

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from exoqc.cli import app
@@ -105,12 +104,7 @@ def test_a_model_for_the_other_target_is_refused(lab_batch, use_store, tmp_path)
 
 
 def test_with_only_one_registered_model_its_target_is_scored_and_the_other_named_absent(
-        lab_batch, trained_store, tmp_path, monkeypatch):
-    copy = tmp_path / "mlflow.db"
-    shutil.copy(trained_store.uri.removeprefix("sqlite:///"), copy)
-    uri = f"sqlite:///{copy}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    MlflowClient(tracking_uri=uri, registry_uri=uri).delete_registered_model("exoqc-potency")
+        lab_batch, store_without_potency, tmp_path):
     out = tmp_path / "scores.csv"
     result = runner.invoke(app, ["score", str(lab_batch), "-o", str(out)])
     assert result.exit_code == 0, result.output

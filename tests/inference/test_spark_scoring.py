@@ -9,7 +9,6 @@ compared row by row: columns, types, values, error rows and their messages.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -296,12 +295,7 @@ def test_spark_engine_refuses_a_model_for_the_other_target(use_store):
 
 
 def test_spark_engine_names_the_absent_default_model_in_one_line(
-        batch, trained_store, spark_session, tmp_path, monkeypatch):
-    copy = tmp_path / "mlflow.db"
-    shutil.copy(trained_store.uri.removeprefix("sqlite:///"), copy)
-    uri = f"sqlite:///{copy}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    MlflowClient(tracking_uri=uri, registry_uri=uri).delete_registered_model("exoqc-potency")
+        batch, store_without_potency, spark_session, tmp_path):
     output = tmp_path / "scores.csv"
     result = CliRunner().invoke(app, ["score", str(batch.root), "-o", str(output),
                                       "--engine", "spark"])
