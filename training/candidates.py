@@ -33,9 +33,16 @@ import xgboost as xgb
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 
+from exoqc.contracts import CLASSES, Target
 from exoqc.model.predictor import Calibration
 from exoqc.training import baselines
-from exoqc.training.fit import ModelKind, booster_labels, booster_params, to_matrix
+from exoqc.training.fit import (
+    ModelKind,
+    booster_labels,
+    booster_params,
+    classifier_kind,
+    to_matrix,
+)
 
 POOL_WEIGHTS = (3.0, 10.0)
 POOL_REFERENCE_ROWS = 400
@@ -165,11 +172,11 @@ class FallbackCandidate:
 Candidate = BoosterCandidate | FallbackCandidate
 
 
-def candidates(target: str, prior: Prior | None, seed: int = 0,
+def candidates(target: Target, prior: Prior | None, seed: int = 0,
                fallbacks: bool = True) -> list[Candidate]:
     """The candidates of a training run; those that need a prior only when there is one."""
-    kind: ModelKind = "multiclass" if target == "purity" else "binary"
-    n_classes = 3 if target == "purity" else 2
+    kind = classifier_kind(target)
+    n_classes = len(CLASSES[target])
     made: list[Candidate] = [BoosterCandidate("lab_only", "lab_only", kind, n_classes, seed=seed)]
     if prior is not None:
         made += [BoosterCandidate(name, name, kind, n_classes, prior, seed=seed)
@@ -182,6 +189,6 @@ def candidates(target: str, prior: Prior | None, seed: int = 0,
     return made
 
 
-def candidate_by_name(name: str, target: str, prior: Prior | None,
+def candidate_by_name(name: str, target: Target, prior: Prior | None,
                       seed: int = 0) -> Candidate:
     return next(c for c in candidates(target, prior, seed) if c.name == name)

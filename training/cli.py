@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from exoqc import tracking
-from exoqc.contracts import Target
+from exoqc.contracts import PRIMARY_METRIC, Target
 from exoqc.errors import ExoqcInputError
 from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
 
@@ -60,7 +60,7 @@ def run_train(dataset_dir: Path | None, target: Literal["purity", "potency", "al
                    "champion"):
         table.add_column(column)
     for result in results.values():
-        metric = "macro_f1" if result.target == "purity" else "roc_auc"
+        metric = PRIMARY_METRIC[cast(Target, result.target)]
         best = max(result.baseline_metrics,
                    key=lambda n: result.baseline_metrics[n].get(metric, float("-inf")))
         base = result.baseline_metrics[best].get(metric, float("nan"))

@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from exoqc.contracts import CLASSES, Target
+
 ModelKind = Literal["multiclass", "binary", "regression"]
+
+
+def classifier_kind(target: Target) -> ModelKind:
+    """The booster objective of a target's classifier: more than two classes, multiclass."""
+    return "multiclass" if len(CLASSES[target]) > 2 else "binary"
 
 EVAL_METRIC: dict[str, str] = {"multiclass": "mlogloss", "binary": "logloss",
                                "regression": "rmse"}

@@ -39,6 +39,7 @@ from exoqc.training.fit import (
     ModelKind,
     booster_labels,
     booster_params,
+    classifier_kind,
     fit_final,
     fold_matrices,
     gain_importance,
@@ -54,14 +55,10 @@ if TYPE_CHECKING:
     from exoqc.training.job import TrainSettings
 
 
-def _kind(target: Target) -> ModelKind:
-    return "multiclass" if target == "purity" else "binary"
-
-
 def train_heldout_target(target: Target, dataset: Dataset, features: pd.DataFrame,
                   settings: TrainSettings, progress: ProgressCallback) -> TrainResult:
     classes = LABEL_VALUES[LABEL_COLUMNS[target]]
-    kind = _kind(target)
+    kind = classifier_kind(target)
     split = split_target(dataset, features, target, settings.test_fraction,
                          settings.n_folds, settings.seed)
     x_train, y_train = split.part(split.train)

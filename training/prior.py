@@ -19,11 +19,12 @@ import pandas as pd
 import xgboost as xgb
 
 from exoqc import __version__
+from exoqc.contracts import LABEL_COLUMNS, Target
 from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.training.candidates import POOL_REFERENCE_ROWS, PRIOR_HYPER, PRIOR_ROUNDS, Prior
-from exoqc.training.fit import ModelKind, booster_labels, booster_params, to_matrix
+from exoqc.training.fit import booster_labels, booster_params, classifier_kind, to_matrix
 
 FEATURES_FILE = "features.parquet"
 
@@ -55,19 +56,19 @@ def reference_features(cohort: Path, n_jobs: int = 1) -> tuple[pd.DataFrame, pd.
     return frame, dataset.preps.loc[frame.index]
 
 
-def reference_prior(target: str, cohort: Path, feature_names: list[str], seed: int = 0,
+def reference_prior(target: Target, cohort: Path, feature_names: list[str], seed: int = 0,
                     n_jobs: int = 1) -> Prior:
     """The prior of ``target``: a booster on the whole cohort and a fixed random subset
     of ``POOL_REFERENCE_ROWS`` preparations for pooling, in the lab's feature order."""
     cohort = Path(cohort)
     frame, preps = reference_features(cohort, n_jobs)
-    column = f"{target}_class"
+    column = LABEL_COLUMNS[target]
     classes = LABEL_VALUES[column]
     labelled = preps[column].notna().to_numpy()
     features = frame.loc[labelled, feature_names]
     positions = preps.loc[labelled, column].map(
         {c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
-    kind: ModelKind = "multiclass" if target == "purity" else "binary"
+    kind = classifier_kind(target)
     path = _cache_dir(cohort) / f"booster-{target}.json"
     if path.is_file():
         booster = xgb.Booster(model_file=str(path))
