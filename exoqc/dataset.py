@@ -44,7 +44,7 @@ from exoqc.folder import (
     preps_columns,
 )
 from exoqc.measurements import closest_ids, load_cargo, load_markers
-from exoqc.preps import ALREADY_USED, load_preps
+from exoqc.preps import DUPLICATE_PREP_ID, load_preps
 
 __all__ = [
     "ASSAY_READOUTS",
@@ -145,8 +145,7 @@ class Dataset:
 def duplicated_rows(dataset: Dataset) -> list[Problem]:
     """One problem per row of preps.csv left out of ``preps`` because its prep_id was used
     on an earlier line (a report with one row per input row adds these)."""
-    return [p for p in dataset.problems if p.file == PREPS_FILE and p.column == "prep_id"
-            and ALREADY_USED in p.message]
+    return [p for p in dataset.problems if p.code == DUPLICATE_PREP_ID]
 
 
 def load_dataset(

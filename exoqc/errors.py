@@ -63,14 +63,17 @@ class Problem:
     parts: tuple[str | Place, ...] = ()
     """The message as text and places (:meth:`of`), for :meth:`describe` in other terms;
     empty when the message names no place."""
+    code: str | None = None
+    """What kind of problem, for code that acts on one kind (``exoqc.preps.DUPLICATE_PREP_ID``);
+    ``None`` for the rest, which are only reported."""
 
     @classmethod
     def of(cls, file: str, *parts: str | Place, line: int | None = None,
            column: str | None = None, prep_id: str | None = None,
-           severity: str = "error") -> Problem:
+           severity: str = "error", code: str | None = None) -> Problem:
         """A problem whose message names places of the input (``Place``), kept typed."""
         return cls(file, _text(parts, FOLDER_PLACES), line=line, column=column,
-                   prep_id=prep_id, severity=severity, parts=parts)
+                   prep_id=prep_id, severity=severity, parts=parts, code=code)
 
     def describe(self, places: Places = FOLDER_PLACES) -> str:
         """The problem as a user reads it, its places named by ``places``."""

@@ -31,8 +31,8 @@ from exoqc.folder import (
 )
 from exoqc.tables import not_a_number, parse_numbers, quoted, read_table
 
-ALREADY_USED = "already used on line"
-"""In the message of a row whose prep_id an earlier line used
+DUPLICATE_PREP_ID = "duplicate_prep_id"
+"""The code of the problem of a row whose prep_id an earlier line used
 (:func:`exoqc.dataset.duplicated_rows` finds them by it)."""
 
 
@@ -65,7 +65,7 @@ def load_preps(root: Path, problems: list[Problem]) -> pd.DataFrame:
             problems.append(Problem.of(
                 PREPS_FILE, f"prep_id {quoted(prep_id)} already used ",
                 Place(PREPS_FILE, line_of[prep_id]), ": expected unique ids",
-                line=line, column="prep_id", prep_id=prep_id,
+                line=line, column="prep_id", prep_id=prep_id, code=DUPLICATE_PREP_ID,
             ))
         else:
             line_of[prep_id] = line
