@@ -29,9 +29,6 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from exoqc.config import Settings, get_settings
-from exoqc.contracts import CHAMPION_ALIAS, EXPERIMENTS, REGISTERED_MODELS
-
-__all__ = ["CHAMPION_ALIAS", "EXPERIMENTS", "REGISTERED_MODELS"]
 
 STORE_LOCK_TIMEOUT_S = 600.0
 """Longest wait for another process' critical section (it holds the lock for seconds)."""

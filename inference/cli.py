@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 from rich.table import Table
 
-from exoqc import tracking
+from exoqc import contracts, tracking
 from exoqc.contracts import PURITY_CLASSES
 from exoqc.errors import ExoqcInputError
 from exoqc.inference.release import SPEC_SOURCE
@@ -89,7 +89,7 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
         if len(errors) > 10:
             out.print(f"  ... and {len(errors) - 10} more (error column of the scores file)")
     for name in result.absent_models:
-        out.print(f"{name}: not scored, no {tracking.REGISTERED_MODELS[name]} model is "
+        out.print(f"{name}: not scored, no {contracts.REGISTERED_MODELS[name]} model is "
                   f"registered (train it with 'exoqc train --target {name}')", soft_wrap=True)
     if n_thin:
         out.print(f"[bold]No call: not enough data[/bold] ({n_thin}): status 'insufficient'; "
@@ -101,7 +101,7 @@ def run_score(dataset_dir: Path, output: Path, purity_model: str, potency_model:
     if result.run_id:
         experiment_id = MlflowClient().get_run(result.run_id).info.experiment_id
         out.print(f"MLflow run: {result.run_id} in experiment "
-                  f"{tracking.EXPERIMENTS['scoring']} ({tracking.tracking_uri()})")
+                  f"{contracts.EXPERIMENTS['scoring']} ({tracking.tracking_uri()})")
         url = run_artifacts_url(browser_url("127.0.0.1", 5000), experiment_id, result.run_id)
         out.print(f"  why each preparation was judged so: run 'exoqc ui', then open {url}")
     if ok.empty:

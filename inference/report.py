@@ -31,7 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from exoqc import __version__, tracking
+from exoqc import __version__, contracts, tracking
 from exoqc.contracts import PURITY_CLASSES
 from exoqc.dataset import Dataset
 from exoqc.features import label_of
@@ -263,7 +263,7 @@ def log_scoring_run(dataset: Dataset, features: pd.DataFrame, scores: pd.DataFra
                     max_figures: int, engine: str = "local") -> str:
     """Log the scoring run, tagged with the ``engine`` that computed the scores; returns
     its run id."""
-    experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["scoring"])
+    experiment_id = tracking.experiment_id(contracts.EXPERIMENTS["scoring"])
     ok_rows = {p: i for i, p in enumerate(scores.loc[scores["status"] == "ok", "prep_id"])}
     scores_row = {p: i for i, p in enumerate(scores["prep_id"])}
     with mlflow.start_run(experiment_id=experiment_id,

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from exoqc import __version__, tracking
+from exoqc import __version__, contracts, tracking
 from exoqc.dataset import PRODUCTION_DATE
 from exoqc.monitor.charts import RULES
 
@@ -299,7 +299,7 @@ def certificate_html(result, position: int) -> str:
 
 def log_monitoring_run(result, sources: list[Path]) -> str:
     """Log the monitoring run; returns its run id."""
-    experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["monitoring"])
+    experiment_id = tracking.experiment_id(contracts.EXPERIMENTS["monitoring"])
     h = result.history
     with mlflow.start_run(experiment_id=experiment_id,
                           run_name=f"monitor-{Path(sources[0]).name}") as run:

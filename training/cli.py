@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from exoqc import tracking
+from exoqc import contracts, tracking
 from exoqc.contracts import PRIMARY_METRIC, Target
 from exoqc.errors import ExoqcInputError
 from exoqc.input_report import PROBLEMS_ARTIFACT, summary_lines
@@ -68,7 +68,7 @@ def run_train(dataset_dir: Path | None, target: Literal["purity", "potency", "al
         score = f"{metric} {value:.3f}"
         if result.interval is not None:
             score += f" [{result.interval[0]:.3f}, {result.interval[1]:.3f}]"
-        model = tracking.REGISTERED_MODELS[cast(Target, result.target)]
+        model = contracts.REGISTERED_MODELS[cast(Target, result.target)]
         table.add_row(
             model if result.chosen == "xgboost" else f"{model} ({result.chosen})",
             result.validation,

@@ -22,7 +22,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from exoqc import __version__, tracking
+from exoqc import __version__, contracts, tracking
 from exoqc.contracts import LABEL_COLUMNS, PRIMARY_METRIC, Target
 from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES, Dataset
 from exoqc.features import catalog_frame
@@ -69,7 +69,7 @@ def train_heldout_target(target: Target, dataset: Dataset, features: pd.DataFram
     folds = fold_matrices(x_fit, booster_labels(kind, y_train), split.folds)
     width = len(classes) if kind == "multiclass" else 1
 
-    experiment_id = tracking.experiment_id(tracking.EXPERIMENTS[target])
+    experiment_id = tracking.experiment_id(contracts.EXPERIMENTS[target])
     run_name = f"{target}-{time.strftime('%Y%m%d-%H%M%S')}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({"exoqc.target": target, "exoqc.version": __version__,
@@ -137,7 +137,7 @@ def train_heldout_target(target: Target, dataset: Dataset, features: pd.DataFram
         log_global_shap(booster, x_test, classes, target, settings.shap_max_rows, settings.seed)
 
         progress(f"{target}: registering", 0, 1)
-        registered = tracking.REGISTERED_MODELS[target]
+        registered = contracts.REGISTERED_MODELS[target]
         version = log_and_register(spec, booster, regressor, x_test.head(5), registered,
                                    best.cv.boosters)
         metric = PRIMARY_METRIC[target]

@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from exoqc import __version__, tracking
-from exoqc.contracts import LABEL_COLUMNS, PRIMARY_METRIC, Target
+from exoqc import __version__, contracts, tracking
+from exoqc.contracts import CHAMPION_ALIAS, LABEL_COLUMNS, PRIMARY_METRIC, Target
 from exoqc.dataset import LABEL_VALUES, Dataset
 from exoqc.features import catalog_frame
 from exoqc.model.conformal import fit_conformal
 from exoqc.model.domain import ApplicabilityDomain
 from exoqc.model.load import load_model
 from exoqc.model.predictor import Calibration, ExoqcPredictor, ModelSpec
-from exoqc.tracking import CHAMPION_ALIAS, store_lock
+from exoqc.tracking import store_lock
 from exoqc.training import adapt, evaluate, repeated_cv
 from exoqc.training.candidates import (
     BoosterCandidate,
@@ -67,7 +67,7 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
     y = labelled.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
     groups = batch_groups(dataset.preps.loc[labelled.index]).to_numpy()
 
-    experiment_id = tracking.experiment_id(tracking.EXPERIMENTS[target])
+    experiment_id = tracking.experiment_id(contracts.EXPERIMENTS[target])
     run_name = f"{target}-lab-{time.strftime('%Y%m%d-%H%M%S')}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({"exoqc.target": target, "exoqc.version": __version__,
@@ -150,7 +150,7 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
                         settings.shap_max_rows, settings.seed)
 
         progress(f"{target}: registering", 0, 1)
-        registered = tracking.REGISTERED_MODELS[target]
+        registered = contracts.REGISTERED_MODELS[target]
         version = log_and_register(spec, final.booster, final.regressor, x.head(5),
                                    registered, fold_boosters)
         mlflow.set_tag("exoqc.validation", VALIDATION)

@@ -28,7 +28,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from exoqc import __version__
-from exoqc.contracts import version_uri
+from exoqc.contracts import CHAMPION_ALIAS, version_uri
 from exoqc.model.load import (
     META_SHA_TAG,
     MODEL_ARTIFACT_NAME,
@@ -42,7 +42,7 @@ from exoqc.model.predictor import (
     save_model_files,
     sha256_of,
 )
-from exoqc.tracking import CHAMPION_ALIAS, store_lock
+from exoqc.tracking import store_lock
 
 
 def _pip_requirements() -> list[str]:

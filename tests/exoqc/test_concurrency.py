@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from exoqc import tracking
+from exoqc import contracts, tracking
 from exoqc.model.load import load_model
 
 EXOQC = [str(Path(sys.executable).with_name("exoqc"))]
@@ -47,7 +47,7 @@ def model_folders(trained_store, tmp_path_factory) -> dict[str, Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", trained_store.uri)
         tracking.configure()
-        for target, name in tracking.REGISTERED_MODELS.items():
+        for target, name in contracts.REGISTERED_MODELS.items():
             version = trained_store.results[target].model_version
             folders[target] = Path(mlflow.artifacts.download_artifacts(
                 f"models:/{name}/{version}", dst_path=str(tmp_path_factory.mktemp(target))))
@@ -85,12 +85,12 @@ def test_two_trainings_and_a_scoring_at_once_on_a_new_store_lose_nothing(
     for version in purity:
         load_model(f"models:/exoqc-purity/{version}")
     # No run lost: two finished training runs (each with its trial), one scoring run.
-    experiment = client.get_experiment_by_name(tracking.EXPERIMENTS["purity"])
+    experiment = client.get_experiment_by_name(contracts.EXPERIMENTS["purity"])
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 2 and all(r.info.status == "FINISHED" for r in runs)
     assert len(runs) - len(parents) >= 2  # the nested trial runs
-    scoring = client.get_experiment_by_name(tracking.EXPERIMENTS["scoring"])
+    scoring = client.get_experiment_by_name(contracts.EXPERIMENTS["scoring"])
     [scoring_run] = client.search_runs([scoring.experiment_id])
     assert scoring_run.info.status == "FINISHED"
     assert len(pd.read_csv(scores)) == 120
@@ -167,7 +167,7 @@ def test_concurrent_champion_decisions_see_each_other(model_folders, tmp_path, m
     sha = sha256_of(folder / "artifacts" / META_FILE)
     for _ in range(3):
         client.create_model_version("exoqc-purity", str(folder), tags={META_SHA_TAG: sha})
-    client.set_registered_model_alias("exoqc-purity", tracking.CHAMPION_ALIAS, "1")
+    client.set_registered_model_alias("exoqc-purity", contracts.CHAMPION_ALIAS, "1")
 
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     events = tmp_path / "events"
@@ -183,5 +183,5 @@ def test_concurrent_champion_decisions_see_each_other(model_folders, tmp_path, m
         seen[version] = output.strip().splitlines()[-1]
     assert seen == {"2": "1", "3": "2"}
     assert (events / "follower-waiting").exists()
-    champion = client.get_model_version_by_alias("exoqc-purity", tracking.CHAMPION_ALIAS)
+    champion = client.get_model_version_by_alias("exoqc-purity", contracts.CHAMPION_ALIAS)
     assert str(champion.version) == "3"

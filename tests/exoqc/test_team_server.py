@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
-from exoqc import tracking
+from exoqc import contracts, tracking
 from exoqc.inference.score import ScoreSettings, score
 from exoqc.simulate import simulate_cohort
 from exoqc.training.job import TrainSettings, train
@@ -45,8 +45,8 @@ def test_exoqc_trains_registers_and_scores_through_a_postgres_backed_server(
     reader = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
     labels = {}
     for target in ("purity", "potency"):
-        name = tracking.REGISTERED_MODELS[target]
-        champion = reader.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS)
+        name = contracts.REGISTERED_MODELS[target]
+        champion = reader.get_model_version_by_alias(name, contracts.CHAMPION_ALIAS)
         assert champion.version == trained[target].model_version
         assert champion.run_id == trained[target].run_id
         labels[target] = f"{name}/{champion.version}"
@@ -56,7 +56,7 @@ def test_exoqc_trains_registers_and_scores_through_a_postgres_backed_server(
     assert set(scores["potency_model"]) == {labels["potency"]}
 
     run = reader.get_run(scored.run_id)
-    scoring = reader.get_experiment_by_name(tracking.EXPERIMENTS["scoring"])
+    scoring = reader.get_experiment_by_name(contracts.EXPERIMENTS["scoring"])
     assert run.info.experiment_id == scoring.experiment_id
     assert run.data.metrics["n_ok"] == 12
     assert run.data.params["purity_model"] == labels["purity"]
@@ -80,7 +80,7 @@ def test_exoqc_trains_registers_and_scores_through_a_postgres_backed_server(
         aliases = connection.execute(
             "SELECT name, alias, version FROM registered_model_aliases ORDER BY name"
         ).fetchall()
-    assert runs == [(scored.run_id, tracking.EXPERIMENTS["scoring"])]
+    assert runs == [(scored.run_id, contracts.EXPERIMENTS["scoring"])]
     assert versions == [("exoqc-potency", 1), ("exoqc-purity", 1)]
-    assert aliases == [("exoqc-potency", tracking.CHAMPION_ALIAS, 1),
-                       ("exoqc-purity", tracking.CHAMPION_ALIAS, 1)]
+    assert aliases == [("exoqc-potency", contracts.CHAMPION_ALIAS, 1),
+                       ("exoqc-purity", contracts.CHAMPION_ALIAS, 1)]

@@ -5,7 +5,7 @@ from pathlib import Path
 import mlflow
 from mlflow.utils.file_utils import local_file_uri_to_path
 
-from exoqc import tracking
+from exoqc import contracts, tracking
 from exoqc.config import Settings
 
 
@@ -26,8 +26,8 @@ def test_experiment_created_with_artifacts_beside_database(tmp_path, monkeypatch
     db = tmp_path / "store" / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
     tracking.configure()
-    experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["purity"])
-    assert tracking.experiment_id(tracking.EXPERIMENTS["purity"]) == experiment_id
+    experiment_id = tracking.experiment_id(contracts.EXPERIMENTS["purity"])
+    assert tracking.experiment_id(contracts.EXPERIMENTS["purity"]) == experiment_id
     with mlflow.start_run(experiment_id=experiment_id):
         mlflow.log_text("hello", "note.txt")
         artifact_uri = mlflow.get_artifact_uri()

@@ -29,7 +29,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from mlflow.utils.file_utils import local_file_uri_to_path
 
-from exoqc import tracking, ui
+from exoqc import contracts, tracking, ui
 from exoqc.dataset import ASSAY_READOUTS, LABEL_VALUES
 from exoqc.inference.score import ScoreSettings, score
 from tests import services
@@ -45,7 +45,7 @@ def _store_with_a_report(store: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[
     uri = f"sqlite:///{store / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     tracking.configure()
-    experiment_id = tracking.experiment_id(tracking.EXPERIMENTS["scoring"])
+    experiment_id = tracking.experiment_id(contracts.EXPERIMENTS["scoring"])
     report = f"<html><body><h1>exoqc batch report</h1><p>{REPORT_TEXT}</p></body></html>"
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_text(report, "report.html")
@@ -199,7 +199,7 @@ def scored_store(trained_store, tmp_path_factory) -> Iterator[ScoredStore]:
                        ScoreSettings(max_figures=3, n_jobs=1))
     assert result.run_id is not None and result.n_ok == len(prep_ids)
     client = MlflowClient(trained_store.uri, trained_store.uri)
-    scoring_experiment = client.get_experiment_by_name(tracking.EXPERIMENTS["scoring"])
+    scoring_experiment = client.get_experiment_by_name(contracts.EXPERIMENTS["scoring"])
     training_runs = {}
     for target, trained in trained_store.results.items():
         run = client.get_run(trained.run_id)
@@ -300,14 +300,14 @@ def test_registered_models_show_champion_and_description(scored_store, chromium_
     client = MlflowClient(store.uri, store.uri)
     page.goto(f"{store.url}/#/models")
     for target in ("purity", "potency"):
-        name = tracking.REGISTERED_MODELS[target]
-        champion = client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS).version
+        name = contracts.REGISTERED_MODELS[target]
+        champion = client.get_model_version_by_alias(name, contracts.CHAMPION_ALIAS).version
         page.goto(f"{store.url}/#/models")
         page.get_by_role("link", name=name, exact=True).click()
         page.get_by_text("the alias 'champion' marks the version used for scoring").wait_for()
         version_row = page.get_by_role("row").filter(
             has=page.get_by_role("link", name=f"Version {champion}", exact=True))
-        version_row.get_by_text(f"@ {tracking.CHAMPION_ALIAS}", exact=True).wait_for()
+        version_row.get_by_text(f"@ {contracts.CHAMPION_ALIAS}", exact=True).wait_for()
 
         version_row.get_by_role("link", name=f"Version {champion}", exact=True).click()
         for text in ("Training data", "Held-out metrics", "Feature catalog"):

@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import f1_score
 
-from exoqc import tracking
+from exoqc import contracts, tracking
 from exoqc.dataset import LABEL_VALUES, load_dataset
 from exoqc.features import build_features
 from exoqc.model.load import META_SHA_TAG
@@ -22,7 +22,7 @@ from exoqc.training.job import TrainSettings, train
 from exoqc.training.registry import decide_champion
 from exoqc.training.split import batch_groups, heldout_split
 
-NAME = tracking.REGISTERED_MODELS["purity"]
+NAME = contracts.REGISTERED_MODELS["purity"]
 CLASSES = LABEL_VALUES["purity_class"]
 
 
@@ -56,12 +56,12 @@ def registry(tmp_path, monkeypatch, purity_model_folder) -> MlflowClient:
     sha = sha256_of(purity_model_folder / "artifacts" / META_FILE)
     for _ in range(2):
         client.create_model_version(NAME, str(purity_model_folder), tags={META_SHA_TAG: sha})
-    client.set_registered_model_alias(NAME, tracking.CHAMPION_ALIAS, "1")
+    client.set_registered_model_alias(NAME, contracts.CHAMPION_ALIAS, "1")
     return client
 
 
 def champion_version(client: MlflowClient) -> str:
-    return str(client.get_model_version_by_alias(NAME, tracking.CHAMPION_ALIAS).version)
+    return str(client.get_model_version_by_alias(NAME, contracts.CHAMPION_ALIAS).version)
 
 
 def macro_f1_on(features: pd.DataFrame, labels: np.ndarray):
@@ -91,7 +91,7 @@ def test_better_promotes_tie_and_worse_do_not(registry, cohort_data):
 
 
 def test_no_champion_yet_promotes(registry):
-    registry.delete_registered_model_alias(NAME, tracking.CHAMPION_ALIAS)
+    registry.delete_registered_model_alias(NAME, contracts.CHAMPION_ALIAS)
     decision = decide_champion(NAME, "2", 0.1, "macro_f1", lambda predictor: 1.0)
     assert decision.promoted and decision.reason == "no champion yet"
     assert champion_version(registry) == "2"

@@ -15,10 +15,10 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from exoqc import tracking
+from exoqc import contracts, tracking
 from exoqc.model.load import META_SHA_TAG, load_model
 
-NAME = tracking.REGISTERED_MODELS["purity"]
+NAME = contracts.REGISTERED_MODELS["purity"]
 
 # `exoqc train`, killed once the MLmodel file of the model is stored but not its boosters.
 DIE_WHILE_STORING_THE_MODEL = """
@@ -83,7 +83,7 @@ def test_training_killed_midway_leaves_no_version_without_its_files(
     client = MlflowClient()
     assert versions(client) == []  # half-stored files were never registered
     with pytest.raises(MlflowException):
-        client.get_model_version_by_alias(NAME, tracking.CHAMPION_ALIAS)
+        client.get_model_version_by_alias(NAME, contracts.CHAMPION_ALIAS)
 
     run_and_die([sys.executable, "-c", DIE_HOLDING_THE_STORE_LOCK], env, tmp_path)
 
@@ -94,5 +94,5 @@ def test_training_killed_midway_leaves_no_version_without_its_files(
     assert result.model_version == "1" and result.champion.promoted
     assert versions(client) == [1]
     every_version_loads_verified(client)
-    champion = client.get_model_version_by_alias(NAME, tracking.CHAMPION_ALIAS)
+    champion = client.get_model_version_by_alias(NAME, contracts.CHAMPION_ALIAS)
     assert str(champion.version) == "1"

@@ -7,7 +7,7 @@ import pytest
 import xgboost as xgb
 from mlflow.tracking import MlflowClient
 
-from exoqc import tracking
+from exoqc import contracts
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
 from exoqc.model.load import load_model
@@ -73,21 +73,21 @@ def test_shap_values_add_up_to_the_margin(use_store):
 
 def test_champion_stays_when_the_new_version_is_worse(use_store):
     client = MlflowClient()
-    name = tracking.REGISTERED_MODELS["purity"]
-    champion = client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS).version
+    name = contracts.REGISTERED_MODELS["purity"]
+    champion = client.get_model_version_by_alias(name, contracts.CHAMPION_ALIAS).version
     copy = client.create_model_version(name, f"models:/{name}/{champion}")
     decision = decide_champion(name, copy.version, new_score=0.40, metric="macro_f1",
                                score_champion=lambda predictor: 0.55)
     assert not decision.promoted
-    assert client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS).version == champion
+    assert client.get_model_version_by_alias(name, contracts.CHAMPION_ALIAS).version == champion
     assert "does not beat" in decision.reason
 
     better = decide_champion(name, copy.version, new_score=0.60, metric="macro_f1",
                              score_champion=lambda predictor: 0.55)
     assert better.promoted
-    assert client.get_model_version_by_alias(name, tracking.CHAMPION_ALIAS).version == \
+    assert client.get_model_version_by_alias(name, contracts.CHAMPION_ALIAS).version == \
         copy.version
-    client.set_registered_model_alias(name, tracking.CHAMPION_ALIAS, champion)
+    client.set_registered_model_alias(name, contracts.CHAMPION_ALIAS, champion)
 
 
 def test_training_without_labels_is_a_clear_error(tmp_path, small_cohort, monkeypatch):

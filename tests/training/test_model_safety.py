@@ -19,7 +19,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from exoqc import tracking
+from exoqc import contracts, tracking
 from exoqc.cli import app
 from exoqc.dataset import load_dataset
 from exoqc.features import build_features
@@ -28,7 +28,7 @@ from exoqc.model.load import META_SHA_TAG, load_model, verify_pyfunc_code
 from exoqc.model.predictor import BOOSTER_FILE, META_FILE, ModelIntegrityError, sha256_of
 from exoqc.simulate import simulate_cohort
 
-NAME = tracking.REGISTERED_MODELS["purity"]
+NAME = contracts.REGISTERED_MODELS["purity"]
 
 
 class UnpicklingError(AssertionError):
