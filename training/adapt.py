@@ -17,6 +17,7 @@ import pandas as pd
 from exoqc.contracts import PRIMARY_METRIC, Target
 from exoqc.training.candidates import Candidate, Prior, candidates
 from exoqc.training.repeated_cv import (
+    MAX_FOLDS,
     N_REPEATS,
     bootstrap_draws,
     bootstrap_interval,
@@ -24,6 +25,13 @@ from exoqc.training.repeated_cv import (
     quiet,
     repeated_group_folds,
 )
+
+
+# Fewer batches than the CV has folds: each fold validates on one batch and the lead's
+# batch-bootstrap standard error rests on a handful of distinct resamples (3 batches: 10),
+# so a lead over the prior cannot be told from the luck of one batch. The prior is then
+# kept unadapted.
+MIN_BATCHES_TO_ADAPT = MAX_FOLDS
 
 
 @dataclass
@@ -89,7 +97,8 @@ def select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
     """Score every candidate on the same repeated grouped folds and choose one: the best
     mean, unless it is a fallback within one standard error of the best XGBoost
     candidate (then that one), or the unadapted reference is within one standard error
-    of it (then the reference). ``only``: the names of the candidates that compete (default all)."""
+    of it or the lab has fewer than ``MIN_BATCHES_TO_ADAPT`` batches (then the reference).
+    ``only``: the names of the candidates that compete (default all)."""
     made = [c for c in candidates(target, prior, seed) if only is None or c.name in only]
     if not made:
         raise ValueError(f"no candidate among {', '.join(only or ())}: the candidates are "
@@ -124,7 +133,13 @@ def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
                    f"one standard error ({error:.3f}); ")
     chosen, rule = top, f"{top.name}: {why}the best mean{' of XGBoost' if why else ''}"
     reference = next((s for s in boosters if s.name == "reference"), None)
-    if reference is not None and top is not reference:
+    n_batches = len(np.unique(groups))
+    if reference is not None and top is not reference and n_batches < MIN_BATCHES_TO_ADAPT:
+        chosen = reference
+        rule = (f"reference: {why}{top.name} leads it by {top.mean - reference.mean:+.3f} "
+                f"in a CV over {n_batches} batches; the prior is adapted from "
+                f"{MIN_BATCHES_TO_ADAPT} batches on")
+    elif reference is not None and top is not reference:
         # One-standard-error rule (Breiman et al. 1984) towards the prior: adapt only when
         # the best candidate leads the unadapted reference model by more than one
         # bootstrap standard error of the paired difference on the same folds. On tens of

@@ -81,3 +81,21 @@ def test_label_plan_states_its_minimums():
                              groups, True, classes)
     assert plan.refusal == ("potency_class labels 10 'potent', 2 'subpotent': a classifier "
                             "needs at least two classes with 3 preparations each")
+
+
+def test_prior_is_kept_unadapted_below_five_batches(shifted_lab, small_cohort):
+    frame, preps = shifted_lab
+    target = "purity"
+    classes = LABEL_VALUES[f"{target}_class"]
+    y = preps[f"{target}_class"].map({c: i for i, c in enumerate(classes)}).to_numpy(int)
+    groups = batch_groups(preps).to_numpy()
+    # Three whole batches: a CV over them cannot tell a lead over the prior from luck.
+    rows = np.flatnonzero(np.isin(groups, pd.unique(groups)[:3]))
+    prior = reference_prior(target, small_cohort, list(frame.columns))
+    selection = adapt.select(frame.iloc[rows], y[rows], groups[rows], target, classes, prior,
+                             n_repeats=1)
+    # This lab differs from the reference: some adapted candidate leads it in the CV...
+    assert selection.best_booster is not None and selection.best_booster.name != "reference"
+    # ...and the prior is kept all the same, saying why.
+    assert selection.chosen.name == "reference"
+    assert "over 3 batches" in selection.rule and "from 5 batches on" in selection.rule
