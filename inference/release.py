@@ -17,7 +17,9 @@ classes are acceptable and the error rate α):
 A ``release`` of a preparation whose true purity (or potency) class is unacceptable needs
 that class to be missing from its set, which happens for at most a share α of the
 preparations of that class (:mod:`exoqc.model.conformal`; the sets come from the model's
-cross-validation fold boosters, CV+).
+cross-validation fold boosters, CV+; counting batches, not preparations). A class with
+too few calibration batches to be excluded at α is in every set, and each reason that
+rests on such a set says so.
 
 **Assay plan.** With a budget of *K* assays, the ``assay`` preparations are ranked by the
 chance that the model's best guess about releasability is wrong: with
