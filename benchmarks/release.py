@@ -227,7 +227,7 @@ def print_table(title: str, rows: list[dict]) -> None:
         figures = [(row["alpha"], c, row[f"cov_{c}"]) for _, row in chosen.iterrows()
                    for c in COVERAGE if pd.notna(row.get(f"cov_{c}", np.nan))]
         misses = [f"{c} {v:.3f} at α={a:g} ({100 * (1 - a - v):.1f} points below)"
-                  for a, c, v in figures if v < 1 - a - TOLERANCE]
+                  for a, c, v in figures if 1 - a - v > TOLERANCE + 1e-9]  # inclusive
         wrong = sum(row["wrong_release"] > row["alpha"] for _, row in chosen.iterrows())
         print(f"\n{name}: {len(figures) - len(misses)} of {len(figures)} coverage figures "
               f"within 2 points of 1 − α or above; wrong releases above α at {wrong} of "
