@@ -221,9 +221,8 @@ class ConformalCalibration:
             if len(values) == 0:
                 coverage.append(float("nan"))
                 continue
-            at_least = values[None, :] >= values[:, None]
-            mass = (at_least * weight[None, :]).sum(axis=1)
-            own = (at_least * (unit[None, :] == unit[:, None]) * weight[None, :]).sum(axis=1)
+            mass = _mass_at_least(values, weight, values)
+            own = _own_unit_mass_at_least(values, unit, weight)
             # leaving out preparation i's unit: (1 + the other units' mass) / (1 + K − 1)
             p = (1.0 + np.round(mass - own, 9)) / n_units
             coverage.append(float(np.mean(p > alpha)))
@@ -275,6 +274,25 @@ def _mass_at_least(values: np.ndarray, weights: np.ndarray, test_scores: np.ndar
     order = np.argsort(values, kind="stable")
     tail = np.concatenate([np.cumsum(weights[order][::-1])[::-1], [0.0]])
     return tail[np.searchsorted(values[order], test_scores, side="left")]
+
+
+def _own_unit_mass_at_least(values: np.ndarray, units: np.ndarray, weights: np.ndarray
+                            ) -> np.ndarray:
+    """For each score, Σ weights of the scores of its own unit that are ≥ it, in
+    O(n log n) (a cohort of 50,000 preparations has ~13,000 scores of a class)."""
+    order = np.lexsort((-values, units))  # by unit, then by score descending
+    unit, value, weight = units[order], values[order], weights[order]
+    n = len(order)
+    cumulative = np.cumsum(weight)
+    starts = np.r_[True, unit[1:] != unit[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    within = cumulative - cumulative[first] + weight[first]
+    # ties: every score of a run of equal scores in a unit counts the whole run
+    new_run = starts | np.r_[True, value[1:] != value[:-1]]
+    run_last = np.r_[np.flatnonzero(new_run)[1:] - 1, n - 1]
+    own = np.empty(n)
+    own[order] = within[run_last[np.cumsum(new_run) - 1]]
+    return own
 
 
 def fit_conformal(probabilities: np.ndarray, labels: np.ndarray,
