@@ -123,6 +123,7 @@ class ConformalCalibration:
 
     @property
     def width(self) -> int:
+        """The number of classes."""
         return len(self.fold_scores[0]) if self.fold_scores else 0
 
     @property
