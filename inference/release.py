@@ -17,7 +17,9 @@ classes are acceptable and the error rate α):
 A ``release`` of a preparation whose true purity (or potency) class is unacceptable needs
 that class to be missing from its set, which happens for at most a share α of the
 preparations of that class (:mod:`exoqc.model.conformal`; the sets come from the model's
-cross-validation fold boosters, CV+).
+cross-validation fold boosters, CV+; counting batches, not preparations). A class with
+too few calibration batches to be excluded at α is in every set, and each reason that
+rests on such a set says so.
 
 **Assay plan.** With a budget of *K* assays, the ``assay`` preparations are ranked by the
 chance that the model's best guess about releasability is wrong: with
@@ -40,7 +42,7 @@ import pandas as pd
 
 from exoqc.contracts import TARGETS
 from exoqc.errors import ExoqcInputError
-from exoqc.model.conformal import ConformalCalibration
+from exoqc.model.conformal import BATCH, ConformalCalibration
 from exoqc.model.predictor import ModelSpec
 from exoqc.spec import Spec
 
@@ -91,20 +93,24 @@ def decide(probabilities: Mapping[str, np.ndarray], models: Mapping[str, ModelSp
     n = len(in_domain)
     sets: dict[str, np.ndarray | None] = {}
     written: dict[str, list[str]] = {}
+    forced: dict[str, dict[str, str]] = {}
     for target in TARGETS:
         model = models.get(target)
+        forced[target] = {}
         if model is not None and model.conformal:
-            members = ConformalCalibration.from_dict(model.conformal).sets(
-                probabilities[target], alpha)
+            calibration = ConformalCalibration.from_dict(model.conformal)
+            members = calibration.sets(probabilities[target], alpha)
             sets[target] = members
             written[target] = [_join(model.classes, row) for row in members]
+            forced[target] = _always_included(calibration, model.classes, alpha)
         else:
             sets[target] = None
             written[target] = [""] * n
     decisions, reasons = [], []
     for i in range(n):
         row = attributes.iloc[i] if spec.limits else pd.Series(dtype=float)
-        decision, reason = _decide_one(i, sets, models, bool(in_domain.iloc[i]), row, spec)
+        decision, reason = _decide_one(i, sets, models, bool(in_domain.iloc[i]), row, spec,
+                                       forced)
         decisions.append(decision)
         reasons.append(reason)
     return pd.DataFrame({"purity_set": written["purity"], "potency_set": written["potency"],
@@ -112,9 +118,33 @@ def decide(probabilities: Mapping[str, np.ndarray], models: Mapping[str, ModelSp
                         index=in_domain.index)
 
 
+def _always_included(calibration: ConformalCalibration, classes: tuple[str, ...],
+                     alpha: float) -> dict[str, str]:
+    """Why each class that no set can exclude at α is in every set (too few calibration
+    batches: a finite set needs at least 1/α − 1 of them)."""
+    units = "batches" if calibration.unit == BATCH else "preparations"
+    return {c: (f"{c} cannot be excluded at α={alpha:g}: calibrated on {n} {units}, fewer "
+                f"than the {1 / alpha - 1:.3g} needed")
+            for c, n, always in zip(classes, calibration.n_units_per_class,
+                                    calibration.always_included(alpha), strict=True)
+            if always}
+
+
 def _decide_one(i: int, sets: Mapping[str, np.ndarray | None],
                 models: Mapping[str, ModelSpec], in_domain: bool, attributes: pd.Series,
-                spec: Spec) -> tuple[str, str]:
+                spec: Spec, forced: Mapping[str, Mapping[str, str]]) -> tuple[str, str]:
+    decision, reason, notes = _decide_with_notes(i, sets, models, in_domain, attributes,
+                                                 spec, forced)
+    return decision, "; ".join([reason, *notes])
+
+
+def _decide_with_notes(i: int, sets: Mapping[str, np.ndarray | None],
+                       models: Mapping[str, ModelSpec], in_domain: bool,
+                       attributes: pd.Series, spec: Spec,
+                       forced: Mapping[str, Mapping[str, str]]
+                       ) -> tuple[str, str, list[str]]:
+    """The decision, its reason, and why classes that cannot be excluded are in the
+    sets the decision rests on (none when the sets played no part)."""
     alpha = spec.release.alpha
     outside, unmeasured = [], []
     for name, limits in spec.limits.items():
@@ -126,24 +156,25 @@ def _decide_one(i: int, sets: Mapping[str, np.ndarray | None],
         elif limits.upper is not None and value > limits.upper:
             outside.append(f"{name} {value:.4g} above the upper limit {limits.upper:g}")
     if outside:
-        return "reject", "out of specification: " + "; ".join(outside)
+        return "reject", "out of specification: " + "; ".join(outside), []
     if not in_domain:
         return "assay", ("outside the training domain (see domain_note): never released "
-                         "automatically")
-    words = []
+                         "automatically"), []
+    words, notes = [], []
     any_empty, any_rejected, all_accepted = False, False, True
     for target in TARGETS:
         if target not in models:
             return "assay", (f"no {target} model is registered: a release needs the "
-                             "prediction sets of both models")
+                             "prediction sets of both models"), []
         members = sets[target]
         if members is None:
             return "assay", (f"the {target} model has no conformal calibration (trained "
                              "before exoqc made prediction sets): retrain it to get release "
-                             "decisions")
+                             "decisions"), []
         classes = [c for c, keep in zip(models[target].classes, members[i], strict=True)
                    if keep]
         accepted = [c for c in classes if c in _accepted(spec, target)]
+        notes += [forced[target][c] for c in classes if c in forced[target]]
         if not classes:
             any_empty = True
             words.append(f"no {target} class is plausible at α={alpha:g} (empty set: unlike "
@@ -161,16 +192,17 @@ def _decide_one(i: int, sets: Mapping[str, np.ndarray | None],
         else:
             words.append(f"{target} set {{{', '.join(classes)}}} acceptable")
     if any_rejected:
-        return "reject", "; ".join(w for w in words if "no acceptable" in w)
+        return "reject", "; ".join(w for w in words if "no acceptable" in w), notes
     if any_empty:
         empty = "; ".join(w for w in words if "empty set" in w)
-        return "assay", f"{empty}: the functional assay decides"
+        return "assay", f"{empty}: the functional assay decides", notes
     if not all_accepted:
-        return "assay", "; ".join(words) + f" (α={alpha:g}): the functional assay decides"
+        return ("assay", "; ".join(words) + f" (α={alpha:g}): the functional assay decides",
+                notes)
     if unmeasured:
         return "assay", (f"{', '.join(unmeasured)} not measured: its specification limit "
-                         "cannot be checked")
-    return "release", "; ".join(words) + f" (α={alpha:g})"
+                         "cannot be checked"), notes
+    return "release", "; ".join(words) + f" (α={alpha:g})", notes
 
 
 def release_probability(scores: pd.DataFrame, spec: Spec) -> pd.Series:

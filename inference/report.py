@@ -10,7 +10,7 @@ Artifacts of a run in experiment ``exoqc-scoring``:
 - ``report.html``: a short self-contained report (renders in MLflow's artifact viewer),
   with each preparation's prediction sets and release decision with its reason.
 
-Metrics include the decision counts and, per model and class, the leave-one-out coverage
+Metrics include the decision counts and, per model and class, the leave-one-batch-out coverage
 of the conformal calibration preparations at the run's α (``conformal_calibration_
 coverage_<target>_<class>``); parameters the release specification.
 """

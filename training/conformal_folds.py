@@ -33,7 +33,7 @@ def lab_conformal(candidate: BoosterCandidate, x: pd.DataFrame, y: np.ndarray, g
     if candidate.mode == "reference":
         booster = candidate.final_booster(x, y)
         return fit_conformal(_probabilities(booster, x, n_classes, calibration), y,
-                             method=SPLIT), []
+                             method=SPLIT, groups=groups), []
     folds = repeated_group_folds(y, groups, 1, seed)[0]
     oof = np.full((len(y), n_classes), np.nan)
     boosters = []
@@ -41,7 +41,7 @@ def lab_conformal(candidate: BoosterCandidate, x: pd.DataFrame, y: np.ndarray, g
         booster = candidate.final_booster(x.iloc[train], y[train])
         boosters.append(booster)
         oof[valid] = _probabilities(booster, x.iloc[valid], n_classes, calibration)
-    return fit_cv_plus(oof, y, [valid for _, valid in folds]), boosters
+    return fit_cv_plus(oof, y, [valid for _, valid in folds], groups=groups), boosters
 
 
 def _probabilities(booster: xgb.Booster, x: pd.DataFrame, n_classes: int,

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from exoqc.model.conformal import (
+    BATCH,
     ConformalCalibration,
     coverage_by_class,
     cross_fitted_sets,
@@ -29,18 +30,23 @@ ALPHAS = (0.05, 0.1, 0.2)
 def log_conformal(conformal: ConformalCalibration, oof_proba: np.ndarray,
                   train_labels: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
                   test_proba: np.ndarray, test_labels: np.ndarray,
-                  classes: tuple[str, ...], target: str) -> dict[str, float]:
+                  classes: tuple[str, ...], target: str,
+                  train_batches: np.ndarray | None = None) -> dict[str, float]:
     """Log the calibration and its coverage in the active run; returns the metrics.
 
     ``test_proba``: what the registered model's p-values of the held-out preparations
-    are computed from (``ExoqcPredictor.conformal_probabilities``)."""
+    are computed from (``ExoqcPredictor.conformal_probabilities``); ``train_batches``:
+    the training preparations' batches, for cross-fitted sets that count batches as the
+    calibration does (None: by preparation)."""
     log_calibration(conformal, classes)
     metrics: dict[str, float] = {}
     table = []
     for alpha in ALPHAS:
         tag = f"a{round(alpha * 100):02d}"
-        cross = coverage_by_class(cross_fitted_sets(oof_proba, train_labels, folds, alpha),
-                                  train_labels)
+        cross = coverage_by_class(
+            cross_fitted_sets(oof_proba, train_labels, folds, alpha,
+                              train_batches if conformal.unit == BATCH else None),
+            train_labels)
         held = conformal.sets(test_proba, alpha)
         test = coverage_by_class(held, test_labels)
         for name, value in ((f"conformal_cv_coverage_{tag}", cross),
@@ -57,11 +63,16 @@ def log_conformal(conformal: ConformalCalibration, oof_proba: np.ndarray,
 
 
 def log_calibration(conformal: ConformalCalibration, classes: tuple[str, ...]) -> None:
-    """The method, α, the number of calibration preparations per class and their scores."""
+    """The method, α, what counts as exchangeable (batches), the number of calibration
+    preparations and of exchangeable units (batches) per class, and the scores."""
     mlflow.log_params({"conformal_method": conformal.method,
                        "conformal_alpha": conformal.alpha,
+                       "conformal_exchangeable_unit": conformal.unit,
                        **{f"conformal_n_calibration_{c}": n
-                          for c, n in zip(classes, conformal.n_per_class, strict=True)}})
+                          for c, n in zip(classes, conformal.n_per_class, strict=True)},
+                       **({f"conformal_n_calibration_batches_{c}": n
+                           for c, n in zip(classes, conformal.n_units_per_class,
+                                           strict=True)} if conformal.unit == BATCH else {})})
     rows = [{"class": c, "hinge_score": s}
             for c, scores in zip(classes, conformal.scores, strict=True) for s in scores]
     mlflow.log_text(pd.DataFrame(rows, columns=["class", "hinge_score"]).to_csv(index=False),

@@ -102,7 +102,10 @@ def train_heldout_target(target: Target, dataset: Dataset, features: pd.DataFram
                             "oof_brier_calibrated_crossfit": check.brier_calibrated})
         # Conformal sets (CV+) on the same out-of-fold predictions, with the fold boosters.
         oof_proba = check.calibration.probabilities(_margins(best.cv, kind))
-        conformal = fit_cv_plus(oof_proba, y_train, [valid for _, valid in split.folds])
+        # counting batches, not preparations: only whole batches are exchangeable
+        train_batches = split.groups.iloc[split.train].to_numpy()
+        conformal = fit_cv_plus(oof_proba, y_train, [valid for _, valid in split.folds],
+                                groups=train_batches)
 
         regressor, readouts, readout_metrics = None, (), {}
         if target == "potency":
@@ -120,7 +123,8 @@ def train_heldout_target(target: Target, dataset: Dataset, features: pd.DataFram
         test_metrics = evaluate.classification_metrics(test_proba, y_test, classes)
         mlflow.log_metrics({f"test_{k}": v for k, v in test_metrics.items()})
         log_conformal(conformal, oof_proba, y_train, split.folds,
-                      predictor.conformal_probabilities(x_test), y_test, classes, target)
+                      predictor.conformal_probabilities(x_test), y_test, classes, target,
+                      train_batches)
         log_figure(evaluate.confusion_figure(
             y_test, test_proba.argmax(axis=1), classes,
             f"{target.capitalize()} model: true vs predicted class\n"

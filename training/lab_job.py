@@ -135,7 +135,8 @@ def train_lab_target(target: Target, dataset: Dataset, features: pd.DataFrame,
             # A fallback has no boosters: its sets come from the first repeat's
             # out-of-fold probabilities (each preparation scored once, by a fold model that
             # never saw its batch), calibrated as the registered model's are.
-            conformal = fit_conformal(calibration.probabilities(oof_margins(chosen.oof[0])), y)
+            conformal = fit_conformal(calibration.probabilities(oof_margins(chosen.oof[0])), y,
+                                      groups=groups)
             fold_boosters = []
         log_calibration(conformal, classes)
         spec = ModelSpec(target=target, classes=classes, feature_names=tuple(x.columns),

@@ -244,3 +244,33 @@ def test_scorer_applies_limits_to_features_and_predictions(use_store, cohort_fea
     assert ok.loc[below, "decision_reason"].str.startswith(
         "out of specification: p_potent").all()
     assert not ok.loc[~below, "decision_reason"].str.contains("out of specification").any()
+
+
+def test_a_class_of_too_few_batches_stays_in_every_set_and_the_reason_says_so():
+    # 100 medium calibration preparations, but from 5 batches only: at α = 0.1 a finite set
+    # needs 9 batches of a class, so medium can never be excluded (counted preparation by
+    # preparation it could be)
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1, 2], [200, 100, 200])
+    logits = rng.normal(size=(500, 3))
+    logits[np.arange(500), labels] += 2.0
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    batches = np.concatenate([np.arange(200) // 4, 100 + np.arange(100) // 20,
+                              200 + np.arange(200) // 4])
+    calibration = fit_conformal(proba, labels, groups=batches)
+    assert calibration.n_units_per_class == [50, 5, 50]
+    purity = ModelSpec(target="purity", classes=PURITY, feature_names=("x",),
+                       conformal=calibration.to_dict())
+    models = {"purity": purity, "potency": MODELS["potency"]}
+    probabilities, domain, attributes = rows([CLEAR_HIGH_POTENT[0], CLEAR_LOW_SUBPOTENT[0]],
+                                             [0.98, 0.98])
+    result = decide(probabilities, models, domain, attributes, Spec())
+    assert result["purity_set"].tolist() == ["high|medium", "medium|low"]
+    assert result["decision"].tolist() == ["assay", "reject"]
+    for reason in result["decision_reason"]:
+        assert "medium cannot be excluded at α=0.1: calibrated on 5 batches" in reason
+    # at α = 0.2 four batches would be needed: medium is excluded where it is implausible
+    loose = decide(probabilities, models, domain, attributes,
+                   Spec(release=ReleaseSpec(alpha=0.2)))
+    assert loose.loc["P0", "purity_set"] == "high"
+    assert "cannot be excluded" not in loose.loc["P0", "decision_reason"]

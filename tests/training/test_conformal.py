@@ -225,6 +225,15 @@ def test_training_stores_the_calibration_with_the_model_and_logs_its_coverage(us
         for c, n in zip(classes, calibration.n_per_class, strict=True):
             assert run.data.params[f"conformal_n_calibration_{c}"] == str(n)
             assert 0 <= run.data.metrics[f"conformal_cv_coverage_a10_{c}"] <= 1
+        # counted by batch: each class's batches, at most its preparations and at most
+        # the training split's batches, are in the spec and the run
+        assert calibration.unit == "batch"
+        assert run.data.params["conformal_exchangeable_unit"] == "batch"
+        assert spec.conformal["n_calibration_units"] == calibration.n_units_per_class
+        for c, k, n in zip(classes, calibration.n_units_per_class, calibration.n_per_class,
+                           strict=True):
+            assert run.data.params[f"conformal_n_calibration_batches_{c}"] == str(k)
+            assert 0 < k <= min(n, int(run.data.params["n_batches_train"]))
         assert run.data.metrics["conformal_test_mean_set_size_a10"] >= 0
         artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id)}
         assert "conformal_coverage.png" in artifacts
@@ -233,3 +242,125 @@ def test_training_stores_the_calibration_with_the_model_and_logs_its_coverage(us
         logged = np.loadtxt(scores_csv, delimiter=",", skiprows=1, usecols=1)
         np.testing.assert_allclose(np.sort(logged),
                                    np.sort(np.concatenate(calibration.scores)))
+
+
+def batch_correlated_draw(rng: np.random.Generator, n_batches: int, batch_size: int
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two-class probabilities, true classes and batches: class 0 in ``n_batches`` batches
+    of ``batch_size`` whose scores share almost everything (a batch effect of sd 1, a
+    preparation's own noise of sd 0.05), class 1 in batches of independent preparations."""
+    n1 = 120
+    effect = np.repeat(rng.normal(size=n_batches), batch_size)
+    score0 = 1 / (1 + np.exp(-(effect + 0.05 * rng.normal(size=len(effect)))))
+    score1 = rng.uniform(size=n1)
+    p0 = np.concatenate([1 - score0, score1])  # hinge score of the true class: 1 − p
+    labels = np.concatenate([np.zeros(len(score0), int), np.ones(n1, int)])
+    batches = np.concatenate([np.repeat(np.arange(n_batches), batch_size),
+                              n_batches + np.arange(n1) // 4])
+    return np.column_stack([p0, 1 - p0]), labels, batches
+
+
+def test_batch_level_holds_coverage_where_preparation_level_undercovers():
+    # 12 batches of 10 preparations of class 0, nearly one score per batch: preparation by
+    # preparation the calibration believes it has 120 exchangeable scores and needs 12 of
+    # them (two batches) above a new one to keep class 0; only batches are exchangeable,
+    # and a new batch lies above all but one of 13 with probability 2/13 (coverage about
+    # 0.85 at α = 0.1). Counting batches needs one batch above: 12/13 = 0.92.
+    rng = np.random.default_rng(11)
+    alpha, repeats, n_new = 0.1, 600, 40
+    covered: dict[str, list[np.ndarray]] = {"batch": [], "preparation": []}
+    for _ in range(repeats):
+        proba, labels, batches = batch_correlated_draw(rng, 12, 10)
+        new, new_labels, _ = batch_correlated_draw(rng, n_new, 1)  # one prep per new batch
+        for name, groups in (("batch", batches), ("preparation", None)):
+            sets = fit_conformal(proba, labels, alpha, groups=groups).sets(new, alpha)
+            covered[name].append(sets[np.arange(len(new_labels)), new_labels]
+                                 .reshape(1, -1))
+    new_labels = batch_correlated_draw(rng, n_new, 1)[1]
+    for name in covered:
+        hits = np.concatenate(covered[name])
+        covered[name] = [hits[:, new_labels == k].mean() for k in (0, 1)]
+    # marginal over calibration draws: a binomial tolerance on the 600 draws (the
+    # calibration draw dominates the variance: sd of one draw's coverage about 0.08)
+    sigma = 0.08 / np.sqrt(repeats)
+    batch, prep = covered["batch"], covered["preparation"]
+    assert batch[0] >= 1 - alpha - 3 * sigma, batch
+    assert batch[0] <= 1 - alpha + 1 / 13 + 3 * sigma, batch
+    assert prep[0] < 1 - alpha - 3 * sigma, prep  # the check bites
+    # the class of independent preparations is covered either way
+    assert min(batch[1], prep[1]) >= 1 - alpha - 0.02, (batch, prep)
+
+
+def test_batches_of_one_give_the_ordinary_mondrian_p_values():
+    from crepes import ConformalClassifier
+    from crepes.extras import hinge
+
+    probabilities, labels = noisy_classifier(400, 3, seed=8)
+    probabilities = np.round(probabilities, 2)  # ties between calibration and test scores
+    calibration, test = probabilities[:250], probabilities[250:]
+    by_batch = fit_conformal(calibration, labels[:250], groups=np.arange(250))
+    assert by_batch.unit == "batch" and by_batch.n_units_per_class == by_batch.n_per_class
+    reference = ConformalClassifier().fit(hinge(calibration, np.arange(3), labels[:250]),
+                                          bins=labels[:250])
+    expected = np.column_stack([
+        reference.predict_p(hinge(test)[:, [k]], np.full(len(test), k), smoothing=False)[:, 0]
+        for k in range(3)])
+    np.testing.assert_allclose(by_batch.p_values(test), expected)
+    np.testing.assert_allclose(fit_conformal(calibration, labels[:250]).p_values(test),
+                               expected)
+    # CV+ too: five folds, each batch of one in one fold
+    folds = [np.arange(j, 250, 5) for j in range(5)]
+    fold_proba = np.stack([np.roll(test, j, axis=1) for j in range(5)])
+    np.testing.assert_allclose(
+        fit_cv_plus(calibration, labels[:250], folds, groups=np.arange(250)).p_values(fold_proba),
+        fit_cv_plus(calibration, labels[:250], folds).p_values(fold_proba))
+
+
+def test_batch_p_values_weigh_each_batch_once_and_count_batches():
+    # class 0: batch a with three scores, batch b with one; class 1: one batch of two
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.4, 0.6], [0.3, 0.7], [0.2, 0.8]])
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    calibration = fit_conformal(proba, labels, groups=np.array(["a", "a", "a", "b", "c", "c"]))
+    assert calibration.n_units_per_class == [2, 1]
+    # class-0 scores 0.1, 0.2, 0.3 (a, each 1/3) and 0.6 (b, 1); a test score of 0.25 is
+    # at most one third of batch a and all of b: p = (1 + 1/3 + 1) / (1 + 2)
+    p = calibration.p_values(np.array([[0.75, 0.25]]))
+    np.testing.assert_allclose(p[0, 0], (1 + 1 / 3 + 1) / 3)
+    # class 1, scores 0.3 and 0.2 of one batch, test score 1 − 0.25 = 0.75: none above
+    np.testing.assert_allclose(p[0, 1], 1 / 2)
+    assert calibration.always_included(0.4).tolist() == [False, True]
+
+
+def test_leave_one_batch_out_calibration_coverage():
+    rng = np.random.default_rng(3)
+    proba, labels, batches = batch_correlated_draw(rng, 8, 5)
+    calibration = fit_conformal(proba, labels, groups=batches)
+    expected: dict[int, list[bool]] = {0: [], 1: []}
+    for i in range(len(labels)):
+        others = batches != batches[i]
+        held = fit_conformal(proba[others], labels[others], groups=batches[others])
+        expected[labels[i]].append(held.sets(proba[i:i + 1], 0.2)[0, labels[i]])
+    np.testing.assert_allclose(calibration.calibration_coverage(0.2),
+                               [np.mean(expected[k]) for k in (0, 1)])
+
+
+def test_a_batch_calibration_travels_in_the_model_json():
+    rng = np.random.default_rng(4)
+    proba, labels, batches = batch_correlated_draw(rng, 10, 4)
+    folds = [np.flatnonzero(batches % 2 == j) for j in range(2)]
+    calibration = fit_cv_plus(proba, labels, folds, groups=batches)
+    spec = ModelSpec(target="potency", classes=("potent", "subpotent"), feature_names=("a",),
+                     conformal=calibration.to_dict())
+    stored = ModelSpec.from_json(spec.to_json()).conformal
+    assert stored["exchangeable_unit"] == "batch"
+    assert stored["n_calibration_units"] == [10, 30]
+    restored = ConformalCalibration.from_dict(stored)
+    fold_proba = np.stack([proba, proba[::-1]])
+    np.testing.assert_array_equal(restored.sets(fold_proba, 0.1),
+                                  calibration.sets(fold_proba, 0.1))
+    with pytest.raises(ValueError, match="fold_batches"):
+        ConformalCalibration.from_dict({k: v for k, v in stored.items()
+                                        if k != "fold_batches"})
+    with pytest.raises(ValueError, match="more than one conformal fold"):
+        fit_cv_plus(proba, labels, [np.arange(0, len(labels), 2), np.arange(1, len(labels), 2)],
+                    groups=batches)

@@ -106,6 +106,9 @@ def test_two_purity_classes_one_potency_class_and_no_batch_column(
     calibration = ConformalCalibration.from_dict(spec.conformal)
     assert calibration.n_per_class == [int((labels == c).sum()) for c in spec.classes]
     assert calibration.n_per_class[spec.classes.index("medium")] == 0
+    # ... counted by batch; without a batch column each preparation is its own batch
+    assert calibration.unit == "batch"
+    assert calibration.n_units_per_class == calibration.n_per_class
 
 
 def test_twenty_preps_each_its_own_batch_with_a_rare_class(lab40, small_cohort, tmp_path,
