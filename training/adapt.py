@@ -26,11 +26,11 @@ from exoqc.training.repeated_cv import (
     repeated_group_folds,
 )
 
-
-# Fewer batches than the CV has folds: each fold validates on one batch and the lead's
-# batch-bootstrap standard error rests on a handful of distinct resamples (3 batches: 10),
-# so a lead over the prior cannot be told from the luck of one batch. The prior is then
-# kept unadapted.
+# A class held by fewer batches than the CV has folds: some folds validate without it,
+# and the lead's batch-bootstrap standard error for that class rests on a handful of
+# distinct resamples (2 batches: 3), so a lead over the prior cannot be told from the luck
+# of one batch. The prior is then kept unadapted. Batches per class, not in all: a lab's
+# 50 preparations in 8 batches with its subpotent ones in 2 judge the potency model on 2.
 MIN_BATCHES_TO_ADAPT = MAX_FOLDS
 
 
@@ -97,7 +97,8 @@ def select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
     """Score every candidate on the same repeated grouped folds and choose one: the best
     mean, unless it is a fallback within one standard error of the best XGBoost
     candidate (then that one), or the unadapted reference is within one standard error
-    of it or the lab has fewer than ``MIN_BATCHES_TO_ADAPT`` batches (then the reference).
+    of it or a labelled class is in fewer than ``MIN_BATCHES_TO_ADAPT`` batches (then the
+    reference).
     ``only``: the names of the candidates that compete (default all)."""
     made = [c for c in candidates(target, prior, seed) if only is None or c.name in only]
     if not made:
@@ -133,12 +134,12 @@ def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
                    f"one standard error ({error:.3f}); ")
     chosen, rule = top, f"{top.name}: {why}the best mean{' of XGBoost' if why else ''}"
     reference = next((s for s in boosters if s.name == "reference"), None)
-    n_batches = len(np.unique(groups))
+    scarce, n_batches = _fewest_batches(y, groups, classes)
     if reference is not None and top is not reference and n_batches < MIN_BATCHES_TO_ADAPT:
         chosen = reference
         rule = (f"reference: {why}{top.name} leads it by {top.mean - reference.mean:+.3f} "
-                f"in a CV over {n_batches} batches; the prior is adapted from "
-                f"{MIN_BATCHES_TO_ADAPT} batches on")
+                f"in a CV with {scarce} in {n_batches} batches; the prior is adapted when "
+                f"every class is in {MIN_BATCHES_TO_ADAPT} batches or more")
     elif reference is not None and top is not reference:
         # One-standard-error rule (Breiman et al. 1984) towards the prior: adapt only when
         # the best candidate leads the unadapted reference model by more than one
@@ -158,6 +159,14 @@ def _select(x: pd.DataFrame, y: np.ndarray, groups: np.ndarray, target: Target,
         lambda rows: float(np.nanmean([metric_of(o[rows], y[rows], classes, metric)
                                        for o in chosen.oof])), groups, seed=seed)
     return Selection(scores, chosen, best, interval, top_booster, rule, repeats)
+
+
+def _fewest_batches(y: np.ndarray, groups: np.ndarray,
+                    classes: tuple[str, ...]) -> tuple[str, int]:
+    """The labelled class held by the fewest batches, and their number."""
+    held = {classes[k]: len(np.unique(groups[y == k])) for k in np.unique(y)}
+    scarce = min(held, key=lambda c: held[c])
+    return scarce, held[scarce]
 
 
 def _lead_error(a: CandidateScore, b: CandidateScore, y: np.ndarray, groups: np.ndarray,

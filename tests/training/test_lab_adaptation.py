@@ -83,14 +83,19 @@ def test_label_plan_states_its_minimums():
                             "needs at least two classes with 3 preparations each")
 
 
-def test_prior_is_kept_unadapted_below_five_batches(shifted_lab, small_cohort):
+def test_prior_is_kept_unadapted_while_a_class_is_in_fewer_than_five_batches(shifted_lab,
+                                                                           small_cohort):
     frame, preps = shifted_lab
     target = "purity"
     classes = LABEL_VALUES[f"{target}_class"]
     y = preps[f"{target}_class"].map({c: i for i, c in enumerate(classes)}).to_numpy(int)
     groups = batch_groups(preps).to_numpy()
-    # Three whole batches: a CV over them cannot tell a lead over the prior from luck.
-    rows = np.flatnonzero(np.isin(groups, pd.unique(groups)[:3]))
+    # Ten batches, of which only two hold a 'low' preparation: the CV judges the model on
+    # 'low' in two batches, however many batches there are in all.
+    low = classes.index("low")
+    with_low = [g for g in pd.unique(groups) if (y[groups == g] == low).any()]
+    without_low = [g for g in pd.unique(groups) if g not in with_low]
+    rows = np.flatnonzero(np.isin(groups, with_low[:2] + without_low[:8]))
     prior = reference_prior(target, small_cohort, list(frame.columns))
     selection = adapt.select(frame.iloc[rows], y[rows], groups[rows], target, classes, prior,
                              n_repeats=1)
@@ -98,4 +103,5 @@ def test_prior_is_kept_unadapted_below_five_batches(shifted_lab, small_cohort):
     assert selection.best_booster is not None and selection.best_booster.name != "reference"
     # ...and the prior is kept all the same, saying why.
     assert selection.chosen.name == "reference"
-    assert "over 3 batches" in selection.rule and "from 5 batches on" in selection.rule
+    assert "with low in 2 batches" in selection.rule
+    assert "every class is in 5 batches or more" in selection.rule
