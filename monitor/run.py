@@ -302,22 +302,28 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
             entry.cpk = chart.cpk(limits.lower, limits.upper)
         in_scope = set(monitored.tolist())
         points = chart.points(series)
+        sums = chart.cusum(series, start=int(baseline[-1]) + 1)
         for position, rule in chart.violations(series, settings.rules,
                                                start=int(baseline[-1]) + 1):
             if position not in in_scope:
                 continue
             row = history.iloc[position]
             value, lower, upper = series[position], chart.lower_, chart.upper_
+            center = chart.center_value_
             if rule == "ewma":  # the EWMA and its limits there, in the attribute's units
                 value, lower, upper = chart.inverse(np.array([
                     points.ewma[position], points.ewma_lower[position],
                     points.ewma_upper[position]]))
+            elif rule == "cusum":  # the sum that crossed (−C⁻ below), in σ, and ±h
+                high, low = sums.upper[position], sums.lower[position]
+                value = high if high > chart.h_ else -low
+                center, lower, upper = 0.0, -chart.h_, chart.h_
             alarm_rows.append({
                 "position": position, "prep_id": row["prep_id"],
                 "production_date": row[PRODUCTION_DATE],
                 "attribute": attribute.name, "label": attribute.label, "rule": rule,
                 "rule_text": RULES[rule], "value": value,
-                "center": chart.center_value_, "lower": lower, "upper": upper,
+                "center": center, "lower": lower, "upper": upper,
                 "reasons": _reasons_for(row["reasons"], attribute.model),
             })
     n_failed = int((~ok).sum())

@@ -1,13 +1,13 @@
 """exoqc monitor end to end on simulated production histories, with the session's models.
 
 Stated delay: a new, lipoprotein-rich serum lot from batch 36 (seed 31, the spec of the
-fixture) is alarmed within 13 batches (13 measured with the default EWMA of every
-attribute; 5 with the former plug-in limits, which alarmed
-on in-control batches every 8). The in-control
-history of seed 44 (30 baseline + 70 monitored batches) raises no alarm; with plug-in
-limits it alarms from batch 46 on, and with the former default (3σ + EWMA λ = 0.2 in
-the attributes' own units) at batch 36 (a Z-average outlier): in-control histories do
-alarm at other seeds, at the rate docs/monitor.md reports.
+fixture) is alarmed within 8 batches (8 measured with the default self-starting CUSUM of
+every attribute; 13 with the EWMA default before it; 5 with plug-in EWMA limits, which
+alarmed on in-control batches every 8). The in-control history of seed 44 (30 baseline +
+70 monitored batches) raises no alarm with the CUSUM (nor with the EWMA); with plug-in
+limits it alarms from batch 46 on, and with the default of two rounds ago (3σ + EWMA
+λ = 0.2 in the attributes' own units) at batch 36 (a Z-average outlier): in-control
+histories do alarm at other seeds, at the rate docs/monitor.md reports.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from exoqc.simulate.history import simulate_history
 from exoqc.spec import load_spec
 
 CHANGE_AT = 36
-STATED_DELAY = 13
+STATED_DELAY = 8
 runner = CliRunner()
 
 
@@ -56,7 +56,8 @@ def test_a_serum_lot_change_is_alarmed_within_the_stated_delay(shifted):
     first = shifted.alarms[shifted.alarms["prep_id"] == shifted.history["prep_id"].iloc[
         after[0] - 1]].iloc[0]
     assert first["label"] and first["rule_text"]
-    # Each alarm gives the value its rule tested (for the EWMA, the EWMA) and its limits.
+    # Each alarm gives the value its rule tested (for the EWMA, the EWMA; for the CUSUM,
+    # the sum that crossed, in σ) and its limits.
     for alarm in shifted.alarms.itertuples():
         assert not alarm.lower <= alarm.value <= alarm.upper, alarm
 
