@@ -88,8 +88,8 @@ class MonitorSettings(BaseModel):
     since: dt.date | None = None
     rules: tuple[str, ...] = DEFAULT_RULES
     drift_window: int = Field(20, ge=5)
-    family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes "
-                                  "and their point-wise tests")
+    family_adjusted: bool = Field(True, description="Bonferroni over the attributes and "
+                                  "their individuals, EWMA and CUSUM tests")
     n_jobs: int = Field(default_factory=default_n_jobs, ge=1)
     log_to_mlflow: bool = True
     certificates: bool = True
