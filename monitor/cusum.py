@@ -146,6 +146,9 @@ def self_starting_scores(values: np.ndarray, n_start: int) -> np.ndarray:
     mean = sums / (n - 1)
     ss = np.maximum(squares - sums * mean, 0.0)
     s = np.sqrt(ss / (n - 2))
+    step = x[n_start:] - mean
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(s > 0, (x[n_start:] - mean) / s * np.sqrt((n - 1) / n), 0.0)
+        # Before it, all values equal: any other value is infinitely far, the same one not.
+        t = np.where(s > 0, step / s * np.sqrt((n - 1) / n),
+                     np.where(step == 0, 0.0, np.sign(step) * np.inf))
     return stats.norm.isf(stats.t.sf(t, n - 2))

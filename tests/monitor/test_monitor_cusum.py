@@ -56,6 +56,8 @@ def test_self_starting_score_of_one_value_by_hand():
     tail = 0.5 * (1 - t / np.sqrt(t**2 + 2))
     u = self_starting_scores(np.array([1.0, 2.0, 3.0, 6.0]), 3)
     assert u == pytest.approx([stats.norm.isf(tail)])
+    # After a constant start the same value scores 0 and any other one is beyond any limit.
+    assert list(self_starting_scores(np.array([5.0, 5.0, 5.0, 5.0, 6.0]), 3)) == [0.0, np.inf]
     with pytest.raises(ValueError, match="at least 3"):
         self_starting_scores(np.array([1.0, 2.0, 3.0]), 2)
 
