@@ -278,7 +278,8 @@ def monitor(
     rule: Annotated[
         list[str] | None, typer.Option(
             help="Chart rule (repeat): beyond_3sigma, 2_of_3_beyond_2sigma, 4_of_5_beyond_1sigma, "
-            "8_same_side, 6_trending, moving_range, ewma; default: ewma (docs/monitor.md).")
+            "8_same_side, 6_trending, moving_range, ewma, cusum; default: cusum "
+            "(docs/monitor.md).")
     ] = None,
     purity_model: Annotated[str, typer.Option(help="Model URI.")] = DEFAULT_MODEL_URIS["purity"],
     potency_model: Annotated[

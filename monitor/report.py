@@ -3,7 +3,7 @@
 Artifacts of a run in experiment ``exoqc-monitoring``:
 
 - ``charts/<attribute>.png`` (figures): individuals chart (limits, baseline shaded, spec limits,
-  alarms in red) above its EWMA chart, per charted attribute; ``charts/drift.png``;
+  alarms in red) above its CUSUM (or EWMA) chart, per charted attribute; ``charts/drift.png``;
 - ``alarms.csv`` and the MLflow table ``alarms.json``: one row per (batch, attribute,
   rule);
 - ``drift.csv``: one row per window of monitored batches;
@@ -72,7 +72,8 @@ def _png_bytes(fig: Figure) -> bytes:
 
 
 def chart_figure(result, name: str) -> Figure:
-    """Individuals chart above the EWMA chart of one attribute."""
+    """Individuals chart above the CUSUM (or, without ``cusum`` in the rules, the EWMA)
+    chart of one attribute."""
     chart = result.charts[name]
     x = np.arange(1, len(chart.values) + 1)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.2), sharex=True,
@@ -107,13 +108,26 @@ def chart_figure(result, name: str) -> Figure:
                   f"from {c.n_baseline_} baseline batches{cpk}; alarms: "
                   f"{', '.join(result.settings.rules)}", fontsize=10)
     top.legend(loc="upper left", fontsize=7, ncols=6)
-    points = c.points(chart.values)
-    bottom.plot(x[measured], points.ewma[measured], "-", lw=1, color="#1565c0")
-    bottom.plot(x[measured], points.ewma_upper[measured], "--", lw=0.8, color="#c62828")
-    bottom.plot(x[measured], points.ewma_lower[measured], "--", lw=0.8, color="#c62828")
-    bottom.axhline(c.center_, color="#1a7f37", lw=1)
-    bottom.set_title(f"EWMA{' of log ' + attribute.label if scale else ''} "
-                     f"(λ = {c.ewma_lambda:g}, L = {c.ewma_limit_:.2f})", fontsize=9)
+    if "cusum" in result.settings.rules:  # the default alarm's chart, else the EWMA
+        sums = c.cusum(chart.values, start=int(result.baseline[-1]) + 1)
+        shown = np.isfinite(sums.upper)
+        bottom.plot(x[shown], sums.upper[shown], "-", lw=1, color="#1565c0", label="C⁺")
+        bottom.plot(x[shown], -sums.lower[shown], "-", lw=1, color="#6a1b9a", label="−C⁻")
+        for level in (c.h_, -c.h_):
+            bottom.axhline(level, color="#c62828", lw=0.8, ls="--")
+        bottom.axhline(0, color="#1a7f37", lw=1)
+        bottom.legend(loc="upper left", fontsize=7, ncols=2)
+        bottom.set_title(f"Self-starting CUSUM{' of log ' + attribute.label if scale else ''}"
+                         f" (k = 0.5σ, h = {c.h_:.2f}σ, restarted after a signal)",
+                         fontsize=9)
+    else:
+        points = c.points(chart.values)
+        bottom.plot(x[measured], points.ewma[measured], "-", lw=1, color="#1565c0")
+        bottom.plot(x[measured], points.ewma_upper[measured], "--", lw=0.8, color="#c62828")
+        bottom.plot(x[measured], points.ewma_lower[measured], "--", lw=0.8, color="#c62828")
+        bottom.axhline(c.center_, color="#1a7f37", lw=1)
+        bottom.set_title(f"EWMA{' of log ' + attribute.label if scale else ''} "
+                         f"(λ = {c.ewma_lambda:g}, L = {c.ewma_limit_:.2f})", fontsize=9)
     bottom.set_xlabel("batch, in production order")
     fig.tight_layout()
     return fig

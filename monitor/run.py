@@ -30,14 +30,15 @@ from exoqc.dataset import PRODUCTION_DATE, load_dataset
 from exoqc.errors import ExoqcInputError
 from exoqc.features import build_features
 from exoqc.inference.score import Scorer, ScoreSettings
-from exoqc.monitor.charts import DEFAULT_RULES, EWMA_L, RULES, ControlChart
+from exoqc.monitor.charts import CUSUM_ARL0, DEFAULT_RULES, EWMA_L, RULES, ControlChart
 from exoqc.monitor.drift import DriftWindow, drift_windows
 from exoqc.spec import Spec
 
 MAX_NAMED_BATCHES = 5
 PROBABILITY_CLIP = 1e-4
 SINGLE_CHART_ALPHA = 0.0027  # two-sided tail beyond 3σ of a normal distribution
-TAIL_RULES = ("beyond_3sigma", "ewma")  # point-wise tests whose tails Bonferroni splits
+# Tests whose in-control alarm rates Bonferroni splits (the run rules' rates are their own).
+TAIL_RULES = ("beyond_3sigma", "ewma", "cusum")
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ class MonitorSettings(BaseModel):
     since: dt.date | None = None
     rules: tuple[str, ...] = DEFAULT_RULES
     drift_window: int = Field(20, ge=5)
-    family_adjusted: bool = Field(True, description="Bonferroni limits over the attributes "
-                                  "and their point-wise tests")
+    family_adjusted: bool = Field(True, description="Bonferroni over the attributes and "
+                                  "their individuals, EWMA and CUSUM tests")
     n_jobs: int = Field(default_factory=default_n_jobs, ge=1)
     log_to_mlflow: bool = True
     certificates: bool = True
@@ -259,7 +260,7 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
     missing: list[str] = []
     charted = ok.to_numpy()
     present = attributes_present(features)
-    n_sigma, ewma_l = family_limits(
+    n_sigma, ewma_l, cusum_arl0 = family_limits(
         sum(bool(a.name in values and values[a.name].notna().any()) for a in present)
         if settings.family_adjusted else 1,
         sum(r in TAIL_RULES for r in settings.rules) if settings.family_adjusted else 1)
@@ -284,7 +285,8 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
             missing.append(f"{attribute.label}: {entry.note}")
         try:
             chart = ControlChart(n_sigma=n_sigma, ewma_l=ewma_l, estimated=True,
-                                 transform=attribute.transform).fit(series[baseline])
+                                 transform=attribute.transform,
+                                 cusum_arl0=cusum_arl0).fit(series[baseline])
         except ValueError as error:
             entry.note = f"not charted: {error}"
             missing.append(f"{attribute.label}: {entry.note}")
@@ -300,21 +302,28 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
             entry.cpk = chart.cpk(limits.lower, limits.upper)
         in_scope = set(monitored.tolist())
         points = chart.points(series)
-        for position, rule in chart.violations(series, settings.rules):
+        sums = chart.cusum(series, start=int(baseline[-1]) + 1)
+        for position, rule in chart.violations(series, settings.rules,
+                                               start=int(baseline[-1]) + 1):
             if position not in in_scope:
                 continue
             row = history.iloc[position]
             value, lower, upper = series[position], chart.lower_, chart.upper_
+            center = chart.center_value_
             if rule == "ewma":  # the EWMA and its limits there, in the attribute's units
                 value, lower, upper = chart.inverse(np.array([
                     points.ewma[position], points.ewma_lower[position],
                     points.ewma_upper[position]]))
+            elif rule == "cusum":  # the sum that crossed (−C⁻ below), in σ, and ±h
+                high, low = sums.upper[position], sums.lower[position]
+                value = high if high > chart.h_ else -low
+                center, lower, upper = 0.0, -chart.h_, chart.h_
             alarm_rows.append({
                 "position": position, "prep_id": row["prep_id"],
                 "production_date": row[PRODUCTION_DATE],
                 "attribute": attribute.name, "label": attribute.label, "rule": rule,
                 "rule_text": RULES[rule], "value": value,
-                "center": chart.center_value_, "lower": lower, "upper": upper,
+                "center": center, "lower": lower, "upper": upper,
                 "reasons": _reasons_for(row["reasons"], attribute.model),
             })
     n_failed = int((~ok).sum())
@@ -354,26 +363,29 @@ def monitor(dataset_dirs: list[Path], settings: MonitorSettings | None = None,
     return result
 
 
-def family_limits(n_charts: int, n_tail_rules: int = 1) -> tuple[float, float]:
-    """Individuals-limit width and EWMA L (known-parameter scale) for ``n_charts`` charts
-    watched together with ``n_tail_rules`` of the point-wise tests in :data:`TAIL_RULES`.
+def family_limits(n_charts: int, n_tail_rules: int = 1) -> tuple[float, float, float]:
+    """Individuals-limit width, EWMA L (known-parameter scale) and CUSUM in-control ARL
+    for ``n_charts`` charts watched together with ``n_tail_rules`` of the tests in
+    :data:`TAIL_RULES`.
 
-    Bonferroni (Alt 1985): the tail probability of one 3σ chart, 0.27 %, is divided over
-    every (chart, test) pair. Each test then alarms on an in-control batch with at most
-    its share (the EWMA too: its limits hold the share for each point, however much
-    successive points are correlated), so an in-control batch alarms on *some* chart with
-    probability at most 0.27 % whatever the dependence between attributes — the share of
-    one 3σ chart (ARL0 ≈ 370) — for normal data. The EWMA gets the same per-point tail as
-    the individuals point (L = the same width); the charts then widen both for the
-    baseline's estimation error (``ControlChart(estimated=True)``). The run rules are
-    outside the family: their rates are their own (docs/monitor.md). With one chart and
-    one test: 3σ and L = 2.70.
+    Bonferroni (Alt 1985): the in-control alarm rate of one 3σ chart, 0.27 % of batches
+    (ARL0 ≈ 370), is divided over every (chart, test) pair. The individuals point and the
+    EWMA each alarm on an in-control batch with at most their share of the tail (the
+    EWMA too: its limits hold the share for each point, however much successive points
+    are correlated); the CUSUM, restarted after each signal, signals on a share 1/ARL0 of
+    in-control batches, so its ARL0 is 370 × the number of tests. An in-control batch
+    then alarms on *some* chart at a rate of at most 0.27 % whatever the dependence
+    between attributes, for normal data. The EWMA gets the same per-point tail as the
+    individuals point (L = the same width); the charts then allow for the baseline's
+    estimation error (``ControlChart(estimated=True)``). The run rules are outside the
+    family: their rates are their own (docs/monitor.md). With one chart and one test:
+    3σ, L = 2.70 and ARL0 = 370.
     """
     tests = max(n_charts, 1) * max(n_tail_rules, 1)
     if tests == 1:
-        return 3.0, EWMA_L
+        return 3.0, EWMA_L, CUSUM_ARL0
     n_sigma = float(stats.norm.isf(SINGLE_CHART_ALPHA / 2 / tests))
-    return n_sigma, n_sigma
+    return n_sigma, n_sigma, tests * CUSUM_ARL0
 
 
 def _reasons_for(reasons: object, model: str) -> str:

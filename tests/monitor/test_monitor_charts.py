@@ -112,8 +112,9 @@ def test_family_limits_share_one_charts_tail_over_every_attribute_and_test():
 
     from exoqc.monitor.run import family_limits
 
-    assert family_limits(1, 1) == (3.0, 2.70)  # one chart, one test: the textbook chart
-    n_sigma, ewma_l = family_limits(8, 2)
+    assert family_limits(1, 1) == (3.0, 2.70, 370.0)  # one chart, one test: the textbook
+    n_sigma, ewma_l, cusum_arl0 = family_limits(8, 2)
+    assert cusum_arl0 == 16 * 370.0
     assert ewma_l == n_sigma
     assert 16 * 2 * stats.norm.sf(n_sigma) == pytest.approx(0.0027)
 

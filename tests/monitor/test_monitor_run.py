@@ -1,13 +1,15 @@
 """exoqc monitor end to end on simulated production histories, with the session's models.
 
 Stated delay: a new, lipoprotein-rich serum lot from batch 36 (seed 31, the spec of the
-fixture) is alarmed within 13 batches (13 measured with the default EWMA of every
-attribute; 5 with the former plug-in limits, which alarmed
-on in-control batches every 8). The in-control
-history of seed 44 (30 baseline + 70 monitored batches) raises no alarm; with plug-in
-limits it alarms from batch 46 on, and with the former default (3σ + EWMA λ = 0.2 in
-the attributes' own units) at batch 36 (a Z-average outlier): in-control histories do
-alarm at other seeds, at the rate docs/monitor.md reports.
+fixture) is alarmed within 8 batches (8 measured with the default self-starting CUSUM of
+every attribute; 13 with the EWMA default before it; 5 with plug-in EWMA limits, which
+alarmed on in-control batches every 8). The in-control history of seed 44 (30 baseline +
+70 monitored batches) raises no alarm with the CUSUM (nor with the EWMA); with plug-in
+limits it alarms from batch 46 on, and with the default of two rounds ago (3σ + EWMA
+λ = 0.2 in the attributes' own units) at batch 36 (a Z-average outlier): in-control
+histories do alarm at other seeds, at the rate docs/monitor.md reports. A slow drift:
+an aging SEC column from batch 41 (seed 8, co-isolates 10 % more per batch) is alarmed
+by the CUSUM within 28 batches (28 measured; the benchmark's median is of that order).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from exoqc.simulate.history import simulate_history
 from exoqc.spec import load_spec
 
 CHANGE_AT = 36
-STATED_DELAY = 13
+STATED_DELAY = 8
+SEC_AGING_DELAY = 28
 runner = CliRunner()
 
 
@@ -56,9 +59,21 @@ def test_a_serum_lot_change_is_alarmed_within_the_stated_delay(shifted):
     first = shifted.alarms[shifted.alarms["prep_id"] == shifted.history["prep_id"].iloc[
         after[0] - 1]].iloc[0]
     assert first["label"] and first["rule_text"]
-    # Each alarm gives the value its rule tested (for the EWMA, the EWMA) and its limits.
+    # Each alarm gives the value its rule tested (for the EWMA, the EWMA; for the CUSUM,
+    # the sum that crossed, in σ) and its limits.
     for alarm in shifted.alarms.itertuples():
         assert not alarm.lower <= alarm.value <= alarm.upper, alarm
+
+
+def test_an_aging_sec_column_is_caught_by_the_cusum_within_the_stated_delay(
+        tmp_path, use_store):
+    # A slow drift: co-isolates pass 10 % more every batch from batch 41 (seed 8).
+    folder = simulate_history(tmp_path / "history", 80, 8, "sec_aging", change_at=41)
+    result = monitor([folder], MonitorSettings(n_jobs=2, log_to_mlflow=False))
+    position = {p: i for i, p in enumerate(result.history["prep_id"])}
+    alarmed = sorted(position[p] + 1 for p in result.alarms["prep_id"])
+    assert alarmed and alarmed[0] >= 41, alarmed
+    assert alarmed[0] - 41 <= SEC_AGING_DELAY, alarmed[0] - 41
 
 
 def test_an_in_control_history_raises_no_alarm(tmp_path, use_store):
