@@ -10,6 +10,7 @@ European locales). One sample per file: its videos are the replicates."""
 from __future__ import annotations
 
 import csv
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,25 +37,35 @@ from exoqc.tables import quoted, sniff_delimiter
 _OK_VALUES = {"", "ok", "no", "none", "n/a"}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     line: int
     cells: list[str]
-
-    @property
-    def key(self) -> str:
-        return self.cells[0].strip().lower() if self.cells else ""
+    key: str
+    """The first cell in lower case ("" for an empty row)."""
 
 
 def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
-    reader = csv.reader(lines, delimiter=sep)
+    """The header blocks' rows, each with the line it starts on. A line without a quote is
+    split as the csv module would split it; one with a quote goes through the csv module
+    (a quoted remark may hold the delimiter, or run over several lines)."""
     rows = []
-    try:
-        for number, cells in enumerate(reader, start=1):
-            rows.append(_Row(number, list(map(str.strip, cells))))
-    except csv.Error as exc:
-        raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells with "
-                             "quotes closed", line=reader.line_num) from None
+    at = 0
+    while at < len(lines):
+        text = lines[at]
+        if '"' not in text:
+            cells = list(map(str.strip, text.split(sep))) if text else []
+            consumed = 1
+        else:
+            reader = csv.reader(itertools.islice(lines, at, None), delimiter=sep)
+            try:
+                cells = list(map(str.strip, next(reader)))
+            except csv.Error as exc:
+                raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells "
+                                     "with quotes closed", line=at + reader.line_num) from None
+            consumed = reader.line_num
+        rows.append(_Row(at + 1, cells, cells[0].lower() if cells else ""))
+        at += consumed
     return rows
 
 
@@ -290,8 +301,8 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
         return float(np.nanmean(values)) if finite.any() else None
 
     def distinct(values: NDArray | None) -> tuple[float, ...]:
-        return () if values is None else tuple(sorted({float(v) for v in values
-                                                       if np.isfinite(v)}))
+        return () if values is None else tuple(sorted(set(
+            values[np.isfinite(values)].tolist())))
 
     return [NTASample(
         file=file, record=1, sample_name=sample or Path(file).stem, instrument="nanosight",
