@@ -13,7 +13,6 @@ import csv
 import itertools
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from operator import methodcaller
 from pathlib import Path
 
@@ -37,12 +36,23 @@ from exoqc.tables import quoted, sniff_delimiter
 _OK_VALUES = {"", "ok", "no", "none", "n/a"}
 
 
-@dataclass(slots=True)
 class _Row:
-    line: int
-    cells: list[str]
-    key: str
-    """The first cell in lower case ("" for an empty row)."""
+    """One row of the header blocks: its line, its first cell in lower case (``key``, ""
+    for an empty row) and its cells, stripped. Most rows are never looked at past their
+    key, so the cells of a row without quotes are split on first use."""
+
+    __slots__ = ("_cells", "_sep", "_text", "key", "line")
+
+    def __init__(self, line: int, key: str, cells: list[str] | None = None,
+                 text: str = "", sep: str = ",") -> None:
+        self.line, self.key, self._cells, self._text, self._sep = line, key, cells, text, sep
+
+    @property
+    def cells(self) -> list[str]:
+        if self._cells is None:
+            self._cells = list(map(str.strip, self._text.split(self._sep))) \
+                if self._text else []
+        return self._cells
 
 
 def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
@@ -54,18 +64,18 @@ def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
     while at < len(lines):
         text = lines[at]
         if '"' not in text:
-            cells = list(map(str.strip, text.split(sep))) if text else []
-            consumed = 1
-        else:
-            reader = csv.reader(itertools.islice(lines, at, None), delimiter=sep)
-            try:
-                cells = list(map(str.strip, next(reader)))
-            except csv.Error as exc:
-                raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells "
-                                     "with quotes closed", line=at + reader.line_num) from None
-            consumed = reader.line_num
-        rows.append(_Row(at + 1, cells, cells[0].lower() if cells else ""))
-        at += consumed
+            rows.append(_Row(at + 1, text.partition(sep)[0].strip().lower(), text=text,
+                             sep=sep))
+            at += 1
+            continue
+        reader = csv.reader(itertools.islice(lines, at, None), delimiter=sep)
+        try:
+            cells = list(map(str.strip, next(reader)))
+        except csv.Error as exc:
+            raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells "
+                                 "with quotes closed", line=at + reader.line_num) from None
+        rows.append(_Row(at + 1, cells[0].lower() if cells else "", cells))
+        at += reader.line_num
     return rows
 
 
@@ -77,6 +87,19 @@ def _trimmed(cells: list[str]) -> list[str]:
     return cells[:end]
 
 
+def _loaded(block: Sequence[str], sep: str, usecols: list[int] | None, n_columns: int,
+            integer: set[int]) -> NDArray[np.float64]:
+    """The numbers of ``block`` as floats, the ``usecols`` columns (every column when None,
+    each row then proven ``n_columns`` wide by loadtxt). The ``integer`` columns are
+    parsed as int64, which loadtxt does twice as fast as floats, and then made floats: an
+    integer below 2⁶³ becomes the float its digits parse to (both round correctly)."""
+    columns = range(n_columns) if usecols is None else usecols
+    dtype = np.dtype([(f"c{i}", np.int64 if i in integer else np.float64) for i in columns])
+    table = np.loadtxt(block, delimiter=sep, usecols=usecols, dtype=dtype, ndmin=1,
+                       comments=None)
+    return np.column_stack([table[f"c{i}"] for i in columns]).astype(float, copy=False)
+
+
 def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int],
                    padded: bool) -> NDArray[np.float64] | None:
     """The ``wanted`` columns of a distribution block whose every line is a row of numbers
@@ -84,25 +107,27 @@ def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int
     decimal commas, a blank line, which loadtxt would skip: the careful path decides).
     Unless the export pads its rows with a trailing delimiter (``padded``), one full-width
     parse both reads the numbers and proves the width, which a count over every row would
-    cost again."""
+    cost again. Concentrations written as whole numbers (as NTA writes them) are parsed as
+    integers; should a later row hold another number, the block is parsed again as
+    floats."""
     if not block:
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # "input contained no data" is a blank block
-            if padded:
-                values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2,
-                                    comments=None)
-                if max(map(methodcaller("count", sep), block)) > n_seps:
-                    return None
-            else:
-                values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
-                if values.shape[1] != n_seps + 1:
-                    return None
-                values = values[:, wanted]
-    except (ValueError, UserWarning):
-        return None
-    return values if values.shape[0] == len(block) else None
+    first = block[0].split(sep)
+    integer = {i for i in range(1, len(first)) if first[i].strip().isdigit()}
+    for columns_as_int in ([integer, set()] if integer else [set()]):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # "input contained no data" is a blank block
+                if padded:
+                    values = _loaded(block, sep, wanted, n_seps + 1, columns_as_int)
+                    if max(map(methodcaller("count", sep), block)) > n_seps:
+                        return None
+                else:
+                    values = _loaded(block, sep, None, n_seps + 1, columns_as_int)[:, wanted]
+        except (ValueError, UserWarning):
+            continue
+        return values if values.shape[0] == len(block) else None
+    return None
 
 
 def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
