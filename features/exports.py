@@ -56,7 +56,9 @@ def read_export(path: Path, *, error: type[ExoqcInputError], max_bytes: int, max
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise error(path, f"file is empty: expected {kind} ({formats})", line=1)
-    n_lines = text.count("\n") + 1
+    # Each line break is a character: a text shorter than the limit cannot exceed it, and
+    # the count (a pass over the whole text) is left out for every ordinary export.
+    n_lines = text.count("\n") + 1 if len(text) >= max_lines else 1
     if n_lines > max_lines:
         raise error(path, f"file has {n_lines} lines: {kind} has at most {max_lines}"
                     f"{lines_note}", line=max_lines + 1)

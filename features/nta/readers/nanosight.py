@@ -295,12 +295,13 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
 
     warnings = []
     for (sec, key), row in found.items():
-        stated = row.cells[1: n_videos + 1]
         if sec == "concentration warnings":
+            stated = row.cells[1: n_videos + 1]
             bad = sorted({v for v in stated if v.lower() not in _OK_VALUES})
             if bad:
                 warnings.append(f"{row.cells[0]}: {', '.join(bad)}")
         elif sec == "information" and key.startswith("errors"):
+            stated = row.cells[1: n_videos + 1]
             bad = sorted({v for v in stated if v})
             if bad:
                 warnings.append(f"{row.cells[0]}: {', '.join(bad)}")
