@@ -88,16 +88,20 @@ def _trimmed(cells: list[str]) -> list[str]:
 
 
 def _loaded(block: Sequence[str], sep: str, usecols: list[int] | None, n_columns: int,
-            integer: set[int]) -> NDArray[np.float64]:
-    """The numbers of ``block`` as floats, the ``usecols`` columns (every column when None,
-    each row then proven ``n_columns`` wide by loadtxt). The ``integer`` columns are
-    parsed as int64, which loadtxt does twice as fast as floats, and then made floats: an
-    integer below 2⁶³ becomes the float its digits parse to (both round correctly)."""
+            integer: set[int], keep: list[int]) -> NDArray[np.float64]:
+    """The ``keep`` columns of ``block`` as floats, parsing the ``usecols`` columns (every
+    column when None, each row then proven ``n_columns`` wide by loadtxt). The ``integer``
+    columns are parsed as int64, which loadtxt does twice as fast as floats, and then made
+    floats: an integer below 2⁶³ becomes the float its digits parse to (both round
+    correctly)."""
     columns = range(n_columns) if usecols is None else usecols
     dtype = np.dtype([(f"c{i}", np.int64 if i in integer else np.float64) for i in columns])
     table = np.loadtxt(block, delimiter=sep, usecols=usecols, dtype=dtype, ndmin=1,
                        comments=None)
-    return np.column_stack([table[f"c{i}"] for i in columns]).astype(float, copy=False)
+    values = np.empty((table.shape[0], len(keep)))
+    for j, i in enumerate(keep):
+        values[:, j] = table[f"c{i}"]
+    return values
 
 
 def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int],
@@ -119,11 +123,11 @@ def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # "input contained no data" is a blank block
                 if padded:
-                    values = _loaded(block, sep, wanted, n_seps + 1, columns_as_int)
+                    values = _loaded(block, sep, wanted, n_seps + 1, columns_as_int, wanted)
                     if max(map(methodcaller("count", sep), block)) > n_seps:
                         return None
                 else:
-                    values = _loaded(block, sep, None, n_seps + 1, columns_as_int)[:, wanted]
+                    values = _loaded(block, sep, None, n_seps + 1, columns_as_int, wanted)
         except (ValueError, UserWarning):
             continue
         return values if values.shape[0] == len(block) else None
@@ -251,11 +255,15 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
             return None, row
         return to_floats(file, [c or "nan" for c in cells], sep, what, row.line), row
 
+    average_at: dict[int, int | None] = {}  # header row's line -> its "Average" column
+
     def average(row: _Row | None, header_row: _Row | None, what: str) -> float | None:
         if row is None or header_row is None:
             return None
-        position = next((i for i, c in enumerate(header_row.cells)
-                         if c.lower() == "average"), None)
+        if header_row.line not in average_at:
+            average_at[header_row.line] = next((i for i, c in enumerate(header_row.cells)
+                                                if c.lower() == "average"), None)
+        position = average_at[header_row.line]
         if position is None or position >= len(row.cells) or not row.cells[position]:
             return None
         return float(to_floats(file, [row.cells[position]], sep, what, row.line)[0])
