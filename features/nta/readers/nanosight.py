@@ -366,6 +366,8 @@ def sniff(text: ExportText) -> bool:
         return True
     # The line tests need their words somewhere in the text: one search of the whole text
     # in C first, so that a long per-particle export is not walked line by line.
+    if "[" not in text.joined:  # no "[Size Data]": not a summary, and nothing is lowered
+        return False
     lowered = text.lowered
     return "bin centre (nm)" in lowered and "[size data]" in lowered and any(
         ln.lstrip().lower().startswith("bin centre (nm)") for ln in lines) and any(
