@@ -194,7 +194,10 @@ def distribution_statistics(diameter_nm: NDArray, values: NDArray,
     empty = ~(total > 0)
     safe_total = np.where(empty, 1.0, total)
     mean = rows @ diameter_nm / safe_total
-    variance = (rows * (diameter_nm[None, :] - mean[:, None]) ** 2).sum(axis=1) / safe_total
+    squares = diameter_nm[None, :] - mean[:, None]  # in place: no temporaries of the table
+    np.square(squares, out=squares)
+    squares *= rows
+    variance = squares.sum(axis=1) / safe_total
     cumulative = np.zeros((len(rows), rows.shape[1] + 1))
     np.cumsum(rows, axis=1, out=cumulative[:, 1:])
     quantiles = np.array([np.interp(_QUANTILES * t, c, edges)
@@ -206,7 +209,7 @@ def distribution_statistics(diameter_nm: NDArray, values: NDArray,
     out["span"] = (out["d90_nm"] - out["d10_nm"]) / out["d50_nm"]
     for key, column in out.items():
         column = np.where(empty, np.nan, column.astype(float)) if empty.any() else \
-            column.astype(float)
+            column.astype(float, copy=False)
         out[key] = column if values.ndim == 2 else column[0]
     return out
 
@@ -243,6 +246,9 @@ def _per_video(sample: NTASample, name: str) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in values]
 
 
+_VIDEO_MEANS = ("mean_nm", "mode_nm", "sd_nm", "d10_nm", "d50_nm", "d90_nm")
+
+
 def analyze_sample(sample: NTASample) -> NTAResult:
     """exoqc's values and flags for one NTA sample."""
     diameter = sample.diameter_nm
@@ -260,22 +266,19 @@ def analyze_sample(sample: NTASample) -> NTAResult:
                     **{key: column[k] for key, column in per_key.items()})
         for k in range(sample.n_videos)]
     measured = np.isfinite(stats["mean_nm"])
-
-    def mean_over_videos(key: str) -> float:
-        if measured.all():
-            return float(stats[key].mean())
-        return float(stats[key][measured].mean()) if measured.any() else math.nan
+    # Each statistic's mean over the videos that saw particles: one row per statistic,
+    # averaged at once (the same sums as one mean per statistic).
+    stacked = np.array([stats[key] for key in _VIDEO_MEANS])
+    means = (stacked.mean(axis=1) if measured.all() else stacked[:, measured].mean(axis=1)
+             if measured.any() else np.full(len(_VIDEO_MEANS), math.nan))
+    statistics = dict(zip(_VIDEO_MEANS, means.tolist(), strict=True))
+    d10, d50, d90 = statistics["d10_nm"], statistics["d50_nm"], statistics["d90_nm"]
+    statistics["span"] = (d90 - d10) / d50 if d50 > 0 else math.nan
 
     pooled = sample.video_concentration_per_ml.mean(axis=0)
     concentration = float(pooled.sum()) if sample.concentration_known else None
-    d10, d50, d90 = (mean_over_videos(k) for k in ("d10_nm", "d50_nm", "d90_nm"))
     known_frames = [v for v in per_frame if v is not None]
     known_tracks = [v for v in tracks if v is not None]
-    statistics = {
-        "mean_nm": mean_over_videos("mean_nm"), "mode_nm": mean_over_videos("mode_nm"),
-        "sd_nm": mean_over_videos("sd_nm"), "d10_nm": d10, "d50_nm": d50, "d90_nm": d90,
-        "span": (d90 - d10) / d50 if d50 > 0 else math.nan,
-    }
     result = {"concentration_per_ml": concentration, **statistics}
     reported = {
         "concentration_per_ml": sample.reported_concentration_per_ml,
