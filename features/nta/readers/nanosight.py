@@ -9,6 +9,7 @@ European locales). One sample per file: its videos are the replicates."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import warnings
@@ -146,6 +147,7 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     rows = _rows(file, lines[: bin_at + 1], sep)
     section = ""
     found: dict[tuple[str, str], _Row] = {}
+    warned: list[tuple[str, _Row]] = []  # rows of the instrument's warnings, in file order
     results_header: _Row | None = None
     size_header: _Row | None = None
     weighting: _Row | None = None
@@ -162,7 +164,11 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
             size_header = row
         if section == "size data" and key == "weighting":
             weighting = row
-        found.setdefault((section, key), row)
+        if (section, key) not in found:
+            found[section, key] = row
+            if section == "concentration warnings" or (
+                    section == "information" and key.startswith("errors")):
+                warned.append((section, row))
     if weighting is not None and len(weighting.cells) > 1 and \
             weighting.cells[1].lower() != "number":
         raise NTAFormatError(file, f"the size distribution is weighted by "
@@ -190,8 +196,10 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     # list.index in C; a full-width parse with one row per line then proves that no line
     # before it is blank (each has numbers) and none is wider than the header. Otherwise
     # the careful path: a Python loop over ~10³ rows costs as much as parsing them.
-    end = min((candidates.index(t) for t in ("", sep * header_seps) if t in candidates),
-              default=len(candidates))
+    end = len(candidates)
+    for ending in ("", sep * header_seps):
+        with contextlib.suppress(ValueError):  # found by list.index in C
+            end = candidates.index(ending, 0, end)
     values = _uniform_table(candidates[:end], sep, header_seps, wanted,
                             padded=len(header.cells) > width)
     if values is None:
@@ -302,13 +310,13 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
         reported[key] = average(found.get(("size data", key)), size_header, key)
 
     warnings = []
-    for (sec, key), row in found.items():
+    for sec, row in warned:
         if sec == "concentration warnings":
             stated = row.cells[1: n_videos + 1]
             bad = sorted({v for v in stated if v.lower() not in _OK_VALUES})
             if bad:
                 warnings.append(f"{row.cells[0]}: {', '.join(bad)}")
-        elif sec == "information" and key.startswith("errors"):
+        else:
             stated = row.cells[1: n_videos + 1]
             bad = sorted({v for v in stated if v})
             if bad:
