@@ -35,6 +35,14 @@ from exoqc.features.nta.readers.record import NTAFormat, NTASample
 from exoqc.tables import quoted, sniff_delimiter
 
 _OK_VALUES = {"", "ok", "no", "none", "n/a"}
+_PER_VIDEO_ROWS = (
+    ("results", "concentration (particles / ml)"), ("results", "particles per frame"),
+    ("size data", "valid tracks"), ("results", "completed tracks"),
+    ("settings", "total frames analysed"), ("conditions", "temperature/c"),
+    ("conditions", "viscosity/cp"), ("conditions", "camera level"),
+    ("settings", "detection threshold"), ("conditions", "shutter/ms"),
+)
+"""(section, key) of every per-video row exoqc reads."""
 
 
 class _Row:
@@ -254,10 +262,25 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
                              line=where.line if where else header.line)
     names = names or tuple(f"video {i}" for i in range(1, n_videos + 1))
 
+    # The per-video rows exoqc uses, parsed in one call when every cell is a finite number
+    # (as exported); otherwise each row on its own, so that an error names its line.
+    per_video_cells = {place: (found[place].cells[1:] + [""] * n_videos)[:n_videos]
+                       for place in _PER_VIDEO_ROWS if place in found}
+    parsed: dict[tuple[str, str], NDArray] = {}
+    every = [c for cells in per_video_cells.values() for c in cells]
+    if every and all(every):
+        with contextlib.suppress(ValueError):
+            numbers = np.array(every, dtype=float)
+            if np.isfinite(numbers).all():
+                parsed = dict(zip(per_video_cells, numbers.reshape(-1, n_videos),
+                                  strict=True))
+
     def per_video(section_name: str, key: str, what: str) -> tuple[NDArray | None, _Row | None]:
         row = found.get((section_name, key))
         if row is None:
             return None, None
+        if (section_name, key) in parsed:
+            return parsed[section_name, key], row
         cells = (row.cells[1:] + [""] * n_videos)[:n_videos]
         if not any(cells):
             return None, row
