@@ -9,8 +9,9 @@ one DLS record; and ``exoqc score`` throughput with NTA exports present.
    NanoSight per-particle exports (tests/data/nta: ParticleData, 150 particles; AllTracks,
    3,316 rows). The yardstick is a complete DLS analysis of a realistic 192-lag
    correlogram (``dls_speed.realistic_records``, the README's DLS figure), timed in the
-   same loop: each round times one file of every layout, then one DLS record, so that load
-   on a shared machine weighs on both alike. Prints the median and p90 per file, files per
+   same loop: ten files of a layout in a row, then ten DLS records in a row, for every
+   layout in turn (each timed in its own steady state, as in a batch; load on a shared
+   machine weighs on both alike). Prints the median and p90 per file, files per
    second, the median of reading alone, and PASS/MISS per layout for the issue's yardstick
    (reading an export costs no more than analysing a DLS record; PASS here is the whole
    path, read + analyse + features, at or below the DLS median).
@@ -45,6 +46,8 @@ from exoqc.features.nta.table import result_features
 from exoqc.simulate import simulate_cohort
 
 REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "nta"
+BLOCK = 10
+"""Files of one layout (or DLS records) timed in a row."""
 
 
 def _one_file(path: Path) -> tuple[float, float, float]:
@@ -100,18 +103,25 @@ def per_file(n_files: int, rounds: int, root: Path) -> None:
         for paths in layouts.values():  # caches warm, as in any long batch
             _one_file(paths[0])
         analyze_record(dls[0])
-        # Interleaved: every round one file of each layout, then one DLS record.
-        for k in range(rounds):
+        # Blocks, as a batch runs: BLOCK files of one layout in a row, then BLOCK DLS
+        # records in a row, for every layout in turn, every round; so each is timed in its
+        # own steady state, and load on the machine falls on both alike.
+        k = 0
+        for _ in range(rounds // BLOCK):
             for name, paths in layouts.items():
-                timings[name].append(_one_file(paths[k % len(paths)]))
-            cpu, start = time.process_time(), time.perf_counter()
-            analyze_record(dls[k % len(dls)])
-            dls_wall.append(time.perf_counter() - start)
-            dls_cpu.append(time.process_time() - cpu)
+                for j in range(k, k + BLOCK):
+                    timings[name].append(_one_file(paths[j % len(paths)]))
+                for j in range(k, k + BLOCK):
+                    cpu, start = time.process_time(), time.perf_counter()
+                    analyze_record(dls[j % len(dls)])
+                    dls_wall.append(time.perf_counter() - start)
+                    dls_cpu.append(time.process_time() - cpu)
+            k += BLOCK
     wall_ms, cpu_ms = np.array(dls_wall) * 1e3, np.array(dls_cpu) * 1e3
     yardstick, yardstick_cpu = float(np.median(wall_ms)), float(np.median(cpu_ms))
-    print(f"Per file, one core, {rounds} rounds: read + analyse + features (wall clock: "
-          "median, p90, files/s; reading alone; CPU time), and the ratio to one DLS record")
+    print(f"Per file, one core, {rounds} per layout in blocks of {BLOCK}, each followed by "
+          f"{BLOCK} DLS records: read + analyse + features (wall clock: median, p90, "
+          "files/s; reading alone; CPU time), and the ratio to one DLS record")
     print(f"  {'layout':40} {'files':>5} {'median':>8} {'p90':>8} {'files/s':>7} {'read':>7} "
           f"{'CPU':>7}  {'x DLS (wall, CPU)':17}")
     for name, paths in layouts.items():

@@ -107,10 +107,10 @@ def _loaded(block: Sequence[str], sep: str, usecols: list[int] | None, n_columns
     dtype = np.dtype([(f"c{i}", np.int64 if i in integer else np.float64) for i in columns])
     table = np.loadtxt(block, delimiter=sep, usecols=usecols, dtype=dtype, ndmin=1,
                        comments=None)
-    values = np.empty((table.shape[0], len(keep)))
+    columns = np.empty((len(keep), table.shape[0]))
     for j, i in enumerate(keep):
-        values[:, j] = table[f"c{i}"]
-    return values
+        columns[j] = table[f"c{i}"]
+    return columns.T  # (rows, columns), each column contiguous: the videos are taken whole
 
 
 def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int],
