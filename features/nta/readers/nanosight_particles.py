@@ -42,27 +42,27 @@ def _exported_rows(body: Sequence[str], sep: str, n_columns: int, id_col: int,
     """(ids, sizes) and the inclusion flags of rows exactly as the instrument writes them,
     or None for anything else (the careful path then reads the rows or names the bad one).
 
-    One loadtxt call in C reads the ids, sizes and the last column (the flag, as
-    exported) of every row; it refuses a row without the last column, so the delimiter
-    total then proves that none has more. It reads a subset of what the careful path
-    reads (no quotes, no decimal commas, no blank rows, which it would skip: its row count
-    must match; the flag exactly ``True`` or ``False``), and a non-finite value is left to
-    the careful path's message. Whole-number ids are parsed as integers (twice as fast,
-    the same floats)."""
-    last = n_columns - 1
-    if not body or included_col not in (None, last) or \
-            "\n".join(body).count(sep) != len(body) * last:
+    One loadtxt call in C reads every row, which proves it as wide as the header: the ids
+    and sizes as numbers (whole-number ids as integers, twice as fast, the same floats),
+    the inclusion flag (last, as exported) as text, every other cell as one byte it does
+    not look at. It reads a subset of what the careful path reads (no quotes around
+    numbers, no decimal commas, no blank rows, which it would skip: its row count must
+    match; the flag exactly ``True`` or ``False``), and a non-finite value is left to the
+    careful path's message."""
+    if not body or included_col not in (None, n_columns - 1):
         return None
     first_id = body[0].split(sep)[id_col: id_col + 1]
     whole = bool(first_id) and first_id[0].isdigit()
-    types: dict[int, Any] = {last: "U6", size_col: np.float64,
-                             id_col: np.int64 if whole else np.float64}
+    types: list[Any] = ["S1"] * n_columns
+    if included_col is not None:
+        types[included_col] = "U6"
+    types[size_col] = np.float64
+    types[id_col] = np.int64 if whole else np.float64
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            table = np.loadtxt(body, delimiter=sep, usecols=list(types), comments=None,
-                               dtype=np.dtype([(f"c{i}", t) for i, t in types.items()]),
-                               ndmin=1)
+            table = np.loadtxt(body, delimiter=sep, comments=None, ndmin=1,
+                               dtype=np.dtype([(f"c{i}", t) for i, t in enumerate(types)]))
     except (ValueError, UserWarning):
         return None
     values = np.column_stack([table[f"c{id_col}"], table[f"c{size_col}"]]).astype(float)
@@ -70,7 +70,7 @@ def _exported_rows(body: Sequence[str], sep: str, n_columns: int, id_col: int,
         return None
     if included_col is None:
         return values, np.ones(len(body), dtype=bool)
-    flags = table[f"c{last}"]
+    flags = table[f"c{included_col}"]
     included = flags == "True"
     return (values, included) if (included | (flags == "False")).all() else None
 
