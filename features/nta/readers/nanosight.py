@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import itertools
+import math
 import warnings
 from collections.abc import Sequence
 from operator import methodcaller
@@ -107,10 +108,10 @@ def _loaded(block: Sequence[str], sep: str, usecols: list[int] | None, n_columns
     dtype = np.dtype([(f"c{i}", np.int64 if i in integer else np.float64) for i in columns])
     table = np.loadtxt(block, delimiter=sep, usecols=usecols, dtype=dtype, ndmin=1,
                        comments=None)
-    columns = np.empty((len(keep), table.shape[0]))
+    out = np.empty((len(keep), table.shape[0]))
     for j, i in enumerate(keep):
-        columns[j] = table[f"c{i}"]
-    return columns.T  # (rows, columns), each column contiguous: the videos are taken whole
+        out[j] = table[f"c{i}"]
+    return out.T  # (rows, columns), each column contiguous: the videos are taken whole
 
 
 def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int],
@@ -288,7 +289,7 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
 
     average_at: dict[int, int | None] = {}  # header row's line -> its "Average" column
 
-    def average(row: _Row | None, header_row: _Row | None, what: str) -> float | None:
+    def average_cell(row: _Row | None, header_row: _Row | None) -> str | None:
         if row is None or header_row is None:
             return None
         if header_row.line not in average_at:
@@ -297,7 +298,13 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
         position = average_at[header_row.line]
         if position is None or position >= len(row.cells) or not row.cells[position]:
             return None
-        return float(to_floats(file, [row.cells[position]], sep, what, row.line)[0])
+        return row.cells[position]
+
+    def average(row: _Row | None, header_row: _Row | None, what: str) -> float | None:
+        cell = average_cell(row, header_row)
+        if cell is None or row is None:
+            return None
+        return float(to_floats(file, [cell], sep, what, row.line)[0])
 
     dilution = None
     notes: list[str] = []
@@ -328,9 +335,20 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     threshold, _ = per_video("settings", "detection threshold", "detection threshold")
     shutter_ms, _ = per_video("conditions", "shutter/ms", "shutter")
 
-    reported = {}
-    for key in ("mean", "mode", "sd", "d10", "d50", "d90"):
-        reported[key] = average(found.get(("size data", key)), size_header, key)
+    # The instrument's averages: in one numpy call when all are finite numbers, else each
+    # on its own so that an error names its line.
+    averages = {key: average_cell(found.get(("size data", key)), size_header)
+                for key in ("mean", "mode", "sd", "d10", "d50", "d90")}
+    present = {key: cell for key, cell in averages.items() if cell is not None}
+    reported: dict[str, float | None] = dict.fromkeys(averages)
+    try:
+        numbers = np.array(list(present.values()), dtype=float)
+        if not np.isfinite(numbers).all():
+            raise ValueError
+        reported.update(zip(present, numbers.tolist(), strict=True))
+    except ValueError:
+        for key in averages:
+            reported[key] = average(found.get(("size data", key)), size_header, key)
 
     warnings = []
     for sec, row in warned:
@@ -366,8 +384,9 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
         return float(np.nanmean(values)) if finite.any() else None
 
     def distinct(values: NDArray | None) -> tuple[float, ...]:
-        return () if values is None else tuple(sorted(set(
-            values[np.isfinite(values)].tolist())))
+        # A dozen values: a set in Python costs less than numpy calls on them.
+        return () if values is None else tuple(sorted(
+            {v for v in values.tolist() if math.isfinite(v)}))
 
     return [NTASample(
         file=file, record=1, sample_name=sample or Path(file).stem, instrument="nanosight",
