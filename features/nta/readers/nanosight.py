@@ -70,13 +70,14 @@ def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
     split as the csv module would split it; one with a quote goes through the csv module
     (a quoted remark may hold the delimiter, or run over several lines)."""
     rows = []
-    at = 0
-    while at < len(lines):
-        text = lines[at]
+    resume = 0  # the line after a quoted row that ran over several lines
+    for at, text in enumerate(lines):
         if '"' not in text:
-            rows.append(_Row(at + 1, text.partition(sep)[0].strip().lower(), text=text,
-                             sep=sep))
-            at += 1
+            if at >= resume:
+                rows.append(_Row(at + 1, text.partition(sep)[0].strip().lower(), None, text,
+                                 sep))
+            continue
+        if at < resume:
             continue
         reader = csv.reader(itertools.islice(lines, at, None), delimiter=sep)
         try:
@@ -85,7 +86,7 @@ def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
             raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells "
                                  "with quotes closed", line=at + reader.line_num) from None
         rows.append(_Row(at + 1, cells[0].lower() if cells else "", cells))
-        at += reader.line_num
+        resume = at + reader.line_num
     return rows
 
 
