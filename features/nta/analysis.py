@@ -180,6 +180,27 @@ unit value; it truncates at 4 SD), computed once: the same smoothing without com
 the kernel on every call."""
 
 
+_CUMULATIVE_FIRST_BINS = 256
+"""Bins summed first for the percentiles (see :func:`_cumulative_past`)."""
+
+
+def _cumulative_past(rows: NDArray, highest: NDArray) -> NDArray:
+    """Cumulative sums of ``rows`` from 0, one more column than bins summed: over the first
+    :data:`_CUMULATIVE_FIRST_BINS` bins when every row's sum there already exceeds its
+    ``highest`` percentile target (a 1,000-bin NanoSight distribution of EVs is mostly
+    zeros beyond), else over all bins. The sums are the same either way (summed in order),
+    and interpolating a target below the last sum does not look past it, so the
+    percentiles are those of the whole cumulative distribution."""
+    first = min(_CUMULATIVE_FIRST_BINS, rows.shape[1])
+    cumulative = np.zeros((len(rows), first + 1))
+    np.cumsum(rows[:, :first], axis=1, out=cumulative[:, 1:])
+    if first == rows.shape[1] or (cumulative[:, -1] > highest).all():
+        return cumulative
+    cumulative = np.zeros((len(rows), rows.shape[1] + 1))
+    np.cumsum(rows, axis=1, out=cumulative[:, 1:])
+    return cumulative
+
+
 def distribution_statistics(diameter_nm: NDArray, values: NDArray,
                             edges_nm: NDArray | None = None) -> dict[str, NDArray]:
     """Mean, mode, SD, D10, D50, D90 (nm) and span of number distributions.
@@ -198,9 +219,8 @@ def distribution_statistics(diameter_nm: NDArray, values: NDArray,
     np.square(squares, out=squares)
     squares *= rows
     variance = squares.sum(axis=1) / safe_total
-    cumulative = np.zeros((len(rows), rows.shape[1] + 1))
-    np.cumsum(rows, axis=1, out=cumulative[:, 1:])
-    quantiles = np.array([np.interp(_QUANTILES * t, c, edges)
+    cumulative = _cumulative_past(rows, safe_total * _QUANTILES[-1])
+    quantiles = np.array([np.interp(_QUANTILES * t, c, edges[: c.size])
                           for t, c in zip(safe_total, cumulative, strict=True)])
     smooth = correlate1d(rows, _MODE_KERNEL, axis=1, mode="constant")
     out = {"mean_nm": mean, "mode_nm": diameter_nm[np.argmax(smooth, axis=1)],
