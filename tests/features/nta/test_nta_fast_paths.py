@@ -15,6 +15,7 @@ import pytest
 from nta_files import PARTICLE_COLUMNS
 
 from exoqc.errors import NTAFormatError
+from exoqc.features.nta.analysis import distribution_statistics
 from exoqc.features.nta.readers import read_nta_file
 
 # A two-video NanoSight summary; its distribution (bin centre, video 1, video 2, average)
@@ -182,3 +183,31 @@ def test_particles_malformed_rows_are_named(tmp_path, rows, line, expected):
         read_nta_file(path)
     assert caught.value.file == str(path) and caught.value.line == line
     assert expected in caught.value.detail
+
+
+# The analysis sums the first 256 bins first, for the percentiles and the mode: a
+# distribution whose upper percentiles or mode lie beyond them must still have them there.
+CENTRES_NM = np.arange(1000) + 0.5  # NanoSight's 1 nm bins
+
+
+def _two_peaks(first_bin, first_count, second_bin, second_count):
+    counts = np.zeros(1000)
+    counts[first_bin], counts[second_bin] = first_count, second_count
+    return distribution_statistics(CENTRES_NM, counts)
+
+
+@pytest.mark.parametrize(("peaks", "expected"), [
+    # 100 particles at 100-101 nm, 300 at 700-701 nm: 40 / 200 / 360 of 400 particles.
+    ((100, 100, 700, 300), {"mode_nm": 700.5, "d10_nm": 100.4, "d50_nm": 700 + 100 / 300,
+                            "d90_nm": 700 + 260 / 300}),
+    # 300 at 100 nm, 100 at 700 nm: the mode near the start, D90 far beyond it.
+    ((100, 300, 700, 100), {"mode_nm": 100.5, "d10_nm": 100 + 40 / 300,
+                            "d50_nm": 100 + 200 / 300, "d90_nm": 700.6}),
+    # Everything within the first 256 bins.
+    ((100, 300, 200, 100), {"mode_nm": 100.5, "d10_nm": 100 + 40 / 300,
+                            "d50_nm": 100 + 200 / 300, "d90_nm": 200.6}),
+])
+def test_percentiles_and_mode_anywhere_in_1000_bins(peaks, expected):
+    stats = _two_peaks(*peaks)
+    for key, value in expected.items():
+        assert stats[key] == pytest.approx(value, abs=1e-9), key
