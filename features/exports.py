@@ -71,7 +71,7 @@ def export_text(path: Path, *, error: type[ExoqcInputError], max_bytes: int, max
     except ExoqcInputError as exc:
         raise error(path, exc.detail) from exc
     text = text.lstrip("\ufeff")
-    if not text.strip():
+    if not text or text.isspace():  # as `not text.strip()`, without copying the text
         raise error(path, f"file is empty: expected {kind} ({formats})", line=1)
     # Each line break is a character: a text shorter than the limit cannot exceed it, and
     # the count (a pass over the whole text) is left out for every ordinary export.
