@@ -119,7 +119,12 @@ def particle_counts(file: str, videos: Sequence[NDArray], line: int,
     n_bins = int(np.ceil(sizes.max() / PARTICLE_BIN_NM)) + 1
     check_bins(file, min(max(n_bins, 2), MAX_BINS + 1), line)
     edges = np.arange(n_bins + 1) * PARTICLE_BIN_NM
-    counts = np.array([np.histogram(video, edges)[0] for video in videos], dtype=float)
+    # np.histogram's counts (a size in [edge k, edge k + 1) is in bin k), by bincount: the
+    # top edge lies above the largest size, so no size is on it.
+    counts = np.array([np.bincount(np.searchsorted(edges, video, side="right") - 1,
+                                   minlength=n_bins) for video in videos], dtype=float)
+    if counts.shape[1] != n_bins:  # a size on the top edge after all: np.histogram's way
+        counts = np.array([np.histogram(video, edges)[0] for video in videos], dtype=float)
     return edges[:-1] + PARTICLE_BIN_NM / 2, counts
 
 

@@ -411,7 +411,13 @@ def sniff(text: ExportText) -> bool:
     """The NTA title or "Created with NTA" at the top, or a ``[Size Data]`` section with a
     ``Bin centre (nm)`` table."""
     lines = text.lines
-    head = [ln.strip() for ln in lines[:40] if ln.strip()]
+    head = []  # the first five lines that are not blank (of the first 40)
+    for line in lines[:40]:
+        stripped = line.strip()
+        if stripped:
+            head.append(stripped)
+            if len(head) == 5:
+                break
     if head and (head[0].lower().startswith("nta experiment summary")
                  or any(ln.lower().startswith("created with nta") for ln in head[:5])):
         return True

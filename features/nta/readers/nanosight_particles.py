@@ -55,7 +55,7 @@ def _exported_rows(body: Sequence[str], sep: str, n_columns: int, id_col: int,
     whole = bool(first_id) and first_id[0].isdigit()
     types: list[Any] = ["S1"] * n_columns
     if included_col is not None:
-        types[included_col] = "U6"
+        types[included_col] = "S6"  # "True"/"False" as exported; anything else is not
     types[size_col] = np.float64
     types[id_col] = np.int64 if whole else np.float64
     try:
@@ -71,8 +71,8 @@ def _exported_rows(body: Sequence[str], sep: str, n_columns: int, id_col: int,
     if included_col is None:
         return values, np.ones(len(body), dtype=bool)
     flags = table[f"c{included_col}"]
-    included = flags == "True"
-    return (values, included) if (included | (flags == "False")).all() else None
+    included = flags == b"True"
+    return (values, included) if (included | (flags == b"False")).all() else None
 
 
 def _unique(ids: NDArray[np.float64]) -> tuple[NDArray, NDArray, NDArray]:
