@@ -153,15 +153,16 @@ def per_file(n_files: int, rounds: int, root: Path) -> float:
     print(f"  {'layout':40} {'files':>5} {'median':>8} {'p90':>8} {'files/s':>7} {'read':>7} "
           f"{'CPU':>7}  {'x DLS (wall, CPU)':17}")
     for name, paths in layouts.items():
-        read, total, cpu = (np.array(column) * 1e3 for column in zip(*timings[name],
-                                                                      strict=True))
-        ratio, ratio_cpu = np.median(total) / yardstick, np.median(cpu) / yardstick_cpu
+        read_ms, total_ms, file_cpu_ms = (np.array(column) * 1e3 for column in
+                                          zip(*timings[name], strict=True))
+        ratio = float(np.median(total_ms)) / yardstick
+        ratio_cpu = float(np.median(file_cpu_ms)) / yardstick_cpu
         worst = max(ratio, ratio_cpu)
         verdict = "PASS" if worst <= 1.0 else f"MISS by {worst - 1:.0%}"
-        print(f"  {name:40} {len(paths):5d} {np.median(total):6.2f}ms "
-              f"{np.percentile(total, 90):6.2f}ms {len(total) / total.sum() * 1e3:7.0f} "
-              f"{np.median(read):5.2f}ms {np.median(cpu):5.2f}ms  {ratio:4.2f}, {ratio_cpu:4.2f}"
-              f"  {verdict}")
+        print(f"  {name:40} {len(paths):5d} {np.median(total_ms):6.2f}ms "
+              f"{np.percentile(total_ms, 90):6.2f}ms {len(total_ms) / total_ms.sum() * 1e3:7.0f} "
+              f"{np.median(read_ms):5.2f}ms {np.median(file_cpu_ms):5.2f}ms  "
+              f"{ratio:4.2f}, {ratio_cpu:4.2f}  {verdict}")
     print(f"  {'DLS record analysed (the yardstick)':40} {len(dls_wall):5d} {yardstick:6.2f}ms "
           f"{np.percentile(wall_ms, 90):6.2f}ms {len(wall_ms) / wall_ms.sum() * 1e3:7.0f} "
           f"{'':7} {yardstick_cpu:5.2f}ms")
