@@ -19,7 +19,8 @@ from typing import Generic, TypeVar
 from exoqc.errors import ExoqcInputError
 from exoqc.tables import read_text
 
-__all__ = ["ExportFormat", "ExportText", "FormatRegistry", "csv_preamble", "read_export"]
+__all__ = ["ExportFormat", "ExportText", "FormatRegistry", "csv_preamble", "export_text",
+           "read_export"]
 
 T = TypeVar("T")
 """What a format's read returns a list of (a DLS record, an NTA sample)."""
@@ -35,10 +36,18 @@ class ExportText:
     """
 
     lines: Sequence[str]
+    text: str | None = None
+    """The text the lines were split from, when the caller has it (saves joining them)."""
+
+    @cached_property
+    def joined(self) -> str:
+        """The whole text. Its line breaks are ``\\n`` or the file's own: a sniff looks
+        for words within a line, never for a line break."""
+        return "\n".join(self.lines) if self.text is None else self.text
 
     @cached_property
     def lowered(self) -> str:
-        return "\n".join(self.lines).lower()
+        return self.joined.lower()
 
 
 def read_export(path: Path, *, error: type[ExoqcInputError], max_bytes: int, max_lines: int,
@@ -49,18 +58,28 @@ def read_export(path: Path, *, error: type[ExoqcInputError], max_bytes: int, max
     expected; ``lines_note`` follows the line limit in the message about a file of more
     than ``max_lines`` lines.
     """
+    return export_text(path, error=error, max_bytes=max_bytes, max_lines=max_lines,
+                       kind=kind, formats=formats, lines_note=lines_note).splitlines()
+
+
+def export_text(path: Path, *, error: type[ExoqcInputError], max_bytes: int, max_lines: int,
+                kind: str, formats: str, lines_note: str = "") -> str:
+    """The text of an instrument export, BOM left out, checked as :func:`read_export`
+    checks it but not yet split into lines (a registry's sniffs search the text)."""
     try:
         text = read_text(path, max_bytes=max_bytes)
     except ExoqcInputError as exc:
         raise error(path, exc.detail) from exc
     text = text.lstrip("\ufeff")
-    if not text.strip():
+    if not text or text.isspace():  # as `not text.strip()`, without copying the text
         raise error(path, f"file is empty: expected {kind} ({formats})", line=1)
-    n_lines = text.count("\n") + 1
+    # Each line break is a character: a text shorter than the limit cannot exceed it, and
+    # the count (a pass over the whole text) is left out for every ordinary export.
+    n_lines = text.count("\n") + 1 if len(text) >= max_lines else 1
     if n_lines > max_lines:
         raise error(path, f"file has {n_lines} lines: {kind} has at most {max_lines}"
                     f"{lines_note}", line=max_lines + 1)
-    return text.splitlines()
+    return text
 
 
 @dataclass(frozen=True)
@@ -104,10 +123,12 @@ class FormatRegistry(Generic[T]):
     def read(self, path: Path) -> list[T]:
         """All records of an export, its format detected from the content."""
         path = Path(path)
-        lines = read_export(path, error=self.error, max_bytes=self.max_bytes,
-                            max_lines=self.max_lines, kind=self.kind, formats=self.names,
-                            lines_note=self.lines_note)
-        name = self.detect(lines)
+        text = export_text(path, error=self.error, max_bytes=self.max_bytes,
+                           max_lines=self.max_lines, kind=self.kind, formats=self.names,
+                           lines_note=self.lines_note)
+        lines = text.splitlines()
+        export = ExportText(lines, text)
+        name = next((fmt.name for fmt in self.formats if fmt.sniff(export)), None)
         fmt = next((f for f in self.formats if f.name == name), None)
         if fmt is None:
             raise self.error(path, self.unknown, line=1)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import correlate1d, gaussian_filter1d
 
 from exoqc.features.nta.readers import NTASample, read_nta_file
 
@@ -172,6 +172,52 @@ def bin_edges_nm(diameter_nm: NDArray) -> NDArray:
 
 
 _QUANTILES = np.array([0.1, 0.5, 0.9])
+_MODE_KERNEL = gaussian_filter1d(np.eye(1, 2 * int(4 * MODE_SMOOTHING_BINS + 0.5) + 1,
+                                        int(4 * MODE_SMOOTHING_BINS + 0.5))[0],
+                                 MODE_SMOOTHING_BINS, mode="constant")
+"""The weights of ``gaussian_filter1d(..., MODE_SMOOTHING_BINS)`` (its response to one
+unit value; it truncates at 4 SD), computed once: the same smoothing without computing
+the kernel on every call."""
+
+
+_CUMULATIVE_FIRST_BINS = 256
+"""Bins summed first for the percentiles (see :func:`_cumulative_past`)."""
+
+
+def _cumulative_past(rows: NDArray, highest: NDArray) -> NDArray:
+    """Cumulative sums of ``rows`` from 0, one more column than bins summed: over the first
+    :data:`_CUMULATIVE_FIRST_BINS` bins when every row's sum there already exceeds its
+    ``highest`` percentile target (a 1,000-bin NanoSight distribution of EVs is mostly
+    zeros beyond), else over all bins. The sums are the same either way (summed in order),
+    and interpolating a target below the last sum does not look past it, so the
+    percentiles are those of the whole cumulative distribution."""
+    first = min(_CUMULATIVE_FIRST_BINS, rows.shape[1])
+    cumulative = np.zeros((len(rows), first + 1))
+    np.cumsum(rows[:, :first], axis=1, out=cumulative[:, 1:])
+    if first == rows.shape[1] or (cumulative[:, -1] > highest).all():
+        return cumulative
+    cumulative = np.zeros((len(rows), rows.shape[1] + 1))
+    np.cumsum(rows, axis=1, out=cumulative[:, 1:])
+    return cumulative
+
+
+def _smoothed_argmax(rows: NDArray) -> NDArray:
+    """``np.argmax`` of each row smoothed by :data:`_MODE_KERNEL` (the mode's bin).
+
+    The smoothing is a weighted mean of at most the largest value around a bin, so when
+    the top of the first :data:`_CUMULATIVE_FIRST_BINS` bins' smoothed values exceeds every
+    value from there on, the top is there and the rest need not be smoothed (the values
+    near it come out the same: each uses only its neighbours). Otherwise all bins are."""
+    radius = (_MODE_KERNEL.size - 1) // 2
+    first = _CUMULATIVE_FIRST_BINS
+    if rows.shape[1] > first + 2 * radius and rows.min() >= 0:
+        head = correlate1d(rows[:, : first + radius], _MODE_KERNEL, axis=1,
+                           mode="constant")[:, :first]
+        # The rest's smoothed values are at most their largest neighbour (the weights sum
+        # to 1; the margin covers the rounding of a 17-term sum).
+        if (head.max(axis=1) > rows[:, first - radius:].max(axis=1) * (1 + 1e-9)).all():
+            return np.argmax(head, axis=1)
+    return np.argmax(correlate1d(rows, _MODE_KERNEL, axis=1, mode="constant"), axis=1)
 
 
 def distribution_statistics(diameter_nm: NDArray, values: NDArray,
@@ -188,17 +234,20 @@ def distribution_statistics(diameter_nm: NDArray, values: NDArray,
     empty = ~(total > 0)
     safe_total = np.where(empty, 1.0, total)
     mean = rows @ diameter_nm / safe_total
-    variance = (rows * (diameter_nm[None, :] - mean[:, None]) ** 2).sum(axis=1) / safe_total
-    cumulative = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(rows, axis=1)], axis=1)
-    quantiles = np.array([np.interp(_QUANTILES * t, c, edges)
+    squares = diameter_nm[None, :] - mean[:, None]  # in place: no temporaries of the table
+    np.square(squares, out=squares)
+    squares *= rows
+    variance = squares.sum(axis=1) / safe_total
+    cumulative = _cumulative_past(rows, safe_total * _QUANTILES[-1])
+    quantiles = np.array([np.interp(_QUANTILES * t, c, edges[: c.size])
                           for t, c in zip(safe_total, cumulative, strict=True)])
-    smooth = gaussian_filter1d(rows, MODE_SMOOTHING_BINS, axis=1, mode="constant")
-    out = {"mean_nm": mean, "mode_nm": diameter_nm[np.argmax(smooth, axis=1)],
+    out = {"mean_nm": mean, "mode_nm": diameter_nm[_smoothed_argmax(rows)],
            "sd_nm": np.sqrt(np.maximum(variance, 0.0)), "d10_nm": quantiles[:, 0],
            "d50_nm": quantiles[:, 1], "d90_nm": quantiles[:, 2]}
     out["span"] = (out["d90_nm"] - out["d10_nm"]) / out["d50_nm"]
     for key, column in out.items():
-        column = np.where(empty, np.nan, column.astype(float))
+        column = np.where(empty, np.nan, column.astype(float)) if empty.any() else \
+            column.astype(float, copy=False)
         out[key] = column if values.ndim == 2 else column[0]
     return out
 
@@ -223,9 +272,16 @@ def band_shares(diameter_nm: NDArray, values: NDArray) -> dict[str, float]:
 
 def _cv(values: list[float | None]) -> float | None:
     finite = np.array([v for v in values if v is not None and math.isfinite(v)])
-    if finite.size < 2 or not finite.mean() > 0:
+    if finite.size < 2:
         return None
-    return float(np.std(finite, ddof=1) / finite.mean())
+    # np.std(finite, ddof=1) / finite.mean(), step by step as numpy computes them (the same
+    # sums), without the wrappers' cost on a dozen values.
+    mean = np.add.reduce(finite) / finite.size
+    if not mean > 0:
+        return None
+    deviations = finite - mean
+    np.multiply(deviations, deviations, out=deviations)
+    return float(math.sqrt(np.add.reduce(deviations) / (finite.size - 1)) / mean)
 
 
 def _per_video(sample: NTASample, name: str) -> list[float | None]:
@@ -233,6 +289,9 @@ def _per_video(sample: NTASample, name: str) -> list[float | None]:
     if values is None:
         return [None] * sample.n_videos
     return [float(v) if math.isfinite(v) else None for v in values]
+
+
+_VIDEO_MEANS = ("mean_nm", "mode_nm", "sd_nm", "d10_nm", "d50_nm", "d90_nm")
 
 
 def analyze_sample(sample: NTASample) -> NTAResult:
@@ -243,29 +302,28 @@ def analyze_sample(sample: NTASample) -> NTAResult:
     tracks = _per_video(sample, "valid_tracks")
     stats = distribution_statistics(diameter, sample.video_concentration_per_ml, edges)
     stats.pop("span")
-    totals = sample.video_concentration_per_ml.sum(axis=1)
+    totals = sample.video_concentration_per_ml.sum(axis=1).tolist()
+    per_key = {key: column.tolist() for key, column in stats.items()}  # floats, at once
     videos = [
         VideoResult(name=sample.video_names[k],
-                    concentration_per_ml=float(totals[k]) if sample.concentration_known
-                    else None,
+                    concentration_per_ml=totals[k] if sample.concentration_known else None,
                     particles_per_frame=per_frame[k], valid_tracks=tracks[k],
-                    **{key: float(column[k]) for key, column in stats.items()})
+                    **{key: column[k] for key, column in per_key.items()})
         for k in range(sample.n_videos)]
     measured = np.isfinite(stats["mean_nm"])
-
-    def mean_over_videos(key: str) -> float:
-        return float(stats[key][measured].mean()) if measured.any() else math.nan
+    # Each statistic's mean over the videos that saw particles: one row per statistic,
+    # averaged at once (the same sums as one mean per statistic).
+    stacked = np.array([stats[key] for key in _VIDEO_MEANS])
+    means = (stacked.mean(axis=1) if measured.all() else stacked[:, measured].mean(axis=1)
+             if measured.any() else np.full(len(_VIDEO_MEANS), math.nan))
+    statistics = dict(zip(_VIDEO_MEANS, means.tolist(), strict=True))
+    d10, d50, d90 = statistics["d10_nm"], statistics["d50_nm"], statistics["d90_nm"]
+    statistics["span"] = (d90 - d10) / d50 if d50 > 0 else math.nan
 
     pooled = sample.video_concentration_per_ml.mean(axis=0)
     concentration = float(pooled.sum()) if sample.concentration_known else None
-    d10, d50, d90 = (mean_over_videos(k) for k in ("d10_nm", "d50_nm", "d90_nm"))
     known_frames = [v for v in per_frame if v is not None]
     known_tracks = [v for v in tracks if v is not None]
-    statistics = {
-        "mean_nm": mean_over_videos("mean_nm"), "mode_nm": mean_over_videos("mode_nm"),
-        "sd_nm": mean_over_videos("sd_nm"), "d10_nm": d10, "d50_nm": d50, "d90_nm": d90,
-        "span": (d90 - d10) / d50 if d50 > 0 else math.nan,
-    }
     result = {"concentration_per_ml": concentration, **statistics}
     reported = {
         "concentration_per_ml": sample.reported_concentration_per_ml,

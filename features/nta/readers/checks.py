@@ -53,7 +53,11 @@ def to_floats(file: str, cells: Sequence[str], sep: str, what: str, line: int,
 
 def check_sizes(file: str, diameter: NDArray, line: int) -> None:
     low, high = DIAMETER_RANGE_NM
-    bad = ~((diameter >= low) & (diameter <= high))
+    # Two reductions prove the common case; the mask (which also catches NaN) is for a bad one.
+    if diameter.size and low <= diameter.min() and diameter.max() <= high:
+        bad = np.zeros(0, dtype=bool)
+    else:
+        bad = ~((diameter >= low) & (diameter <= high))
     if bad.any():
         i = int(np.argmax(bad))
         raise NTAFormatError(file, f"size {diameter[i]:g} nm (row {i + 1}) is not a particle "
@@ -67,7 +71,10 @@ def check_sizes(file: str, diameter: NDArray, line: int) -> None:
 
 def check_distribution(file: str, values: NDArray, line: int) -> None:
     """(videos, bins) of concentrations or counts: finite, ≥ 0, bounded, not all zero."""
-    bad = (values < 0) | (values > CONCENTRATION_MAX_PER_ML)
+    if values.size and not (values.min() >= 0 and values.max() <= CONCENTRATION_MAX_PER_ML):
+        bad = (values < 0) | (values > CONCENTRATION_MAX_PER_ML)
+    else:
+        bad = np.zeros(0, dtype=bool)
     if bad.any():
         video, row = (int(k) for k in np.argwhere(bad)[0])
         raise NTAFormatError(file, f"distribution value {values[video, row]:g} (video "
@@ -112,7 +119,12 @@ def particle_counts(file: str, videos: Sequence[NDArray], line: int,
     n_bins = int(np.ceil(sizes.max() / PARTICLE_BIN_NM)) + 1
     check_bins(file, min(max(n_bins, 2), MAX_BINS + 1), line)
     edges = np.arange(n_bins + 1) * PARTICLE_BIN_NM
-    counts = np.array([np.histogram(video, edges)[0] for video in videos], dtype=float)
+    # np.histogram's counts (a size in [edge k, edge k + 1) is in bin k), by bincount: the
+    # top edge lies above the largest size, so no size is on it.
+    counts = np.array([np.bincount(np.searchsorted(edges, video, side="right") - 1,
+                                   minlength=n_bins) for video in videos], dtype=float)
+    if counts.shape[1] != n_bins:  # a size on the top edge after all: np.histogram's way
+        counts = np.array([np.histogram(video, edges)[0] for video in videos], dtype=float)
     return edges[:-1] + PARTICLE_BIN_NM / 2, counts
 
 

@@ -9,10 +9,12 @@ European locales). One sample per file: its videos are the replicates."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
+import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from operator import methodcaller
 from pathlib import Path
 
@@ -34,27 +36,57 @@ from exoqc.features.nta.readers.record import NTAFormat, NTASample
 from exoqc.tables import quoted, sniff_delimiter
 
 _OK_VALUES = {"", "ok", "no", "none", "n/a"}
+_PER_VIDEO_ROWS = (
+    ("results", "concentration (particles / ml)"), ("results", "particles per frame"),
+    ("size data", "valid tracks"), ("results", "completed tracks"),
+    ("settings", "total frames analysed"), ("conditions", "temperature/c"),
+    ("conditions", "viscosity/cp"), ("conditions", "camera level"),
+    ("settings", "detection threshold"), ("conditions", "shutter/ms"),
+)
+"""(section, key) of every per-video row exoqc reads."""
 
 
-@dataclass
 class _Row:
-    line: int
-    cells: list[str]
+    """One row of the header blocks: its line, its first cell in lower case (``key``, ""
+    for an empty row) and its cells, stripped. Most rows are never looked at past their
+    key, so the cells of a row without quotes are split on first use."""
+
+    __slots__ = ("_cells", "_sep", "_text", "key", "line")
+
+    def __init__(self, line: int, key: str, cells: list[str] | None = None,
+                 text: str = "", sep: str = ",") -> None:
+        self.line, self.key, self._cells, self._text, self._sep = line, key, cells, text, sep
 
     @property
-    def key(self) -> str:
-        return self.cells[0].strip().lower() if self.cells else ""
+    def cells(self) -> list[str]:
+        if self._cells is None:
+            self._cells = list(map(str.strip, self._text.split(self._sep))) \
+                if self._text else []
+        return self._cells
 
 
 def _rows(file: str, lines: Sequence[str], sep: str) -> list[_Row]:
-    reader = csv.reader(lines, delimiter=sep)
+    """The header blocks' rows, each with the line it starts on. A line without a quote is
+    split as the csv module would split it; one with a quote goes through the csv module
+    (a quoted remark may hold the delimiter, or run over several lines)."""
     rows = []
-    try:
-        for number, cells in enumerate(reader, start=1):
-            rows.append(_Row(number, list(map(str.strip, cells))))
-    except csv.Error as exc:
-        raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells with "
-                             "quotes closed", line=reader.line_num) from None
+    resume = 0  # the line after a quoted row that ran over several lines
+    for at, text in enumerate(lines):
+        if '"' not in text:
+            if at >= resume:
+                rows.append(_Row(at + 1, text.partition(sep)[0].strip().lower(), None, text,
+                                 sep))
+            continue
+        if at < resume:
+            continue
+        reader = csv.reader(itertools.islice(lines, at, None), delimiter=sep)
+        try:
+            cells = list(map(str.strip, next(reader)))
+        except csv.Error as exc:
+            raise NTAFormatError(file, f"malformed row ({exc}): expected delimited cells "
+                                 "with quotes closed", line=at + reader.line_num) from None
+        rows.append(_Row(at + 1, cells[0].lower() if cells else "", cells))
+        resume = at + reader.line_num
     return rows
 
 
@@ -66,6 +98,23 @@ def _trimmed(cells: list[str]) -> list[str]:
     return cells[:end]
 
 
+def _loaded(block: Sequence[str], sep: str, usecols: list[int] | None, n_columns: int,
+            integer: set[int], keep: list[int]) -> NDArray[np.float64]:
+    """The ``keep`` columns of ``block`` as floats, parsing the ``usecols`` columns (every
+    column when None, each row then proven ``n_columns`` wide by loadtxt). The ``integer``
+    columns are parsed as int64, which loadtxt does twice as fast as floats, and then made
+    floats: an integer below 2⁶³ becomes the float its digits parse to (both round
+    correctly)."""
+    columns = range(n_columns) if usecols is None else usecols
+    dtype = np.dtype([(f"c{i}", np.int64 if i in integer else np.float64) for i in columns])
+    table = np.loadtxt(block, delimiter=sep, usecols=usecols, dtype=dtype, ndmin=1,
+                       comments=None)
+    out = np.empty((len(keep), table.shape[0]))
+    for j, i in enumerate(keep):
+        out[j] = table[f"c{i}"]
+    return out.T  # (rows, columns), each column contiguous: the videos are taken whole
+
+
 def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int],
                    padded: bool) -> NDArray[np.float64] | None:
     """The ``wanted`` columns of a distribution block whose every line is a row of numbers
@@ -73,25 +122,27 @@ def _uniform_table(block: Sequence[str], sep: str, n_seps: int, wanted: list[int
     decimal commas, a blank line, which loadtxt would skip: the careful path decides).
     Unless the export pads its rows with a trailing delimiter (``padded``), one full-width
     parse both reads the numbers and proves the width, which a count over every row would
-    cost again."""
+    cost again. Concentrations written as whole numbers (as NTA writes them) are parsed as
+    integers; should a later row hold another number, the block is parsed again as
+    floats."""
     if not block:
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # "input contained no data" is a blank block
-            if padded:
-                values = np.loadtxt(block, delimiter=sep, usecols=wanted, ndmin=2,
-                                    comments=None)
-                if max(map(methodcaller("count", sep), block)) > n_seps:
-                    return None
-            else:
-                values = np.loadtxt(block, delimiter=sep, ndmin=2, comments=None)
-                if values.shape[1] != n_seps + 1:
-                    return None
-                values = values[:, wanted]
-    except (ValueError, UserWarning):
-        return None
-    return values if values.shape[0] == len(block) else None
+    first = block[0].split(sep)
+    integer = {i for i in range(1, len(first)) if first[i].strip().isdigit()}
+    for columns_as_int in ([integer, set()] if integer else [set()]):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # "input contained no data" is a blank block
+                if padded:
+                    values = _loaded(block, sep, wanted, n_seps + 1, columns_as_int, wanted)
+                    if max(map(methodcaller("count", sep), block)) > n_seps:
+                        return None
+                else:
+                    values = _loaded(block, sep, None, n_seps + 1, columns_as_int, wanted)
+        except (ValueError, UserWarning):
+            continue
+        return values if values.shape[0] == len(block) else None
+    return None
 
 
 def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
@@ -106,6 +157,7 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     rows = _rows(file, lines[: bin_at + 1], sep)
     section = ""
     found: dict[tuple[str, str], _Row] = {}
+    warned: list[tuple[str, _Row]] = []  # rows of the instrument's warnings, in file order
     results_header: _Row | None = None
     size_header: _Row | None = None
     weighting: _Row | None = None
@@ -122,7 +174,11 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
             size_header = row
         if section == "size data" and key == "weighting":
             weighting = row
-        found.setdefault((section, key), row)
+        if (section, key) not in found:
+            found[section, key] = row
+            if section == "concentration warnings" or (
+                    section == "information" and key.startswith("errors")):
+                warned.append((section, row))
     if weighting is not None and len(weighting.cells) > 1 and \
             weighting.cells[1].lower() != "number":
         raise NTAFormatError(file, f"the size distribution is weighted by "
@@ -150,8 +206,10 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     # list.index in C; a full-width parse with one row per line then proves that no line
     # before it is blank (each has numbers) and none is wider than the header. Otherwise
     # the careful path: a Python loop over ~10³ rows costs as much as parsing them.
-    end = min((candidates.index(t) for t in ("", sep * header_seps) if t in candidates),
-              default=len(candidates))
+    end = len(candidates)
+    for ending in ("", sep * header_seps):
+        with contextlib.suppress(ValueError):  # found by list.index in C
+            end = candidates.index(ending, 0, end)
     values = _uniform_table(candidates[:end], sep, header_seps, wanted,
                             padded=len(header.cells) > width)
     if values is None:
@@ -206,23 +264,48 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
                              line=where.line if where else header.line)
     names = names or tuple(f"video {i}" for i in range(1, n_videos + 1))
 
+    # The per-video rows exoqc uses, parsed in one call when every cell is a finite number
+    # (as exported); otherwise each row on its own, so that an error names its line.
+    per_video_cells = {place: (found[place].cells[1:] + [""] * n_videos)[:n_videos]
+                       for place in _PER_VIDEO_ROWS if place in found}
+    parsed: dict[tuple[str, str], NDArray] = {}
+    every = [c for cells in per_video_cells.values() for c in cells]
+    if every and all(every):
+        with contextlib.suppress(ValueError):
+            numbers = np.array(every, dtype=float)
+            if np.isfinite(numbers).all():
+                parsed = dict(zip(per_video_cells, numbers.reshape(-1, n_videos),
+                                  strict=True))
+
     def per_video(section_name: str, key: str, what: str) -> tuple[NDArray | None, _Row | None]:
         row = found.get((section_name, key))
         if row is None:
             return None, None
+        if (section_name, key) in parsed:
+            return parsed[section_name, key], row
         cells = (row.cells[1:] + [""] * n_videos)[:n_videos]
         if not any(cells):
             return None, row
         return to_floats(file, [c or "nan" for c in cells], sep, what, row.line), row
 
-    def average(row: _Row | None, header_row: _Row | None, what: str) -> float | None:
+    average_at: dict[int, int | None] = {}  # header row's line -> its "Average" column
+
+    def average_cell(row: _Row | None, header_row: _Row | None) -> str | None:
         if row is None or header_row is None:
             return None
-        position = next((i for i, c in enumerate(header_row.cells)
-                         if c.lower() == "average"), None)
+        if header_row.line not in average_at:
+            average_at[header_row.line] = next((i for i, c in enumerate(header_row.cells)
+                                                if c.lower() == "average"), None)
+        position = average_at[header_row.line]
         if position is None or position >= len(row.cells) or not row.cells[position]:
             return None
-        return float(to_floats(file, [row.cells[position]], sep, what, row.line)[0])
+        return row.cells[position]
+
+    def average(row: _Row | None, header_row: _Row | None, what: str) -> float | None:
+        cell = average_cell(row, header_row)
+        if cell is None or row is None:
+            return None
+        return float(to_floats(file, [cell], sep, what, row.line)[0])
 
     dilution = None
     notes: list[str] = []
@@ -253,18 +336,30 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
     threshold, _ = per_video("settings", "detection threshold", "detection threshold")
     shutter_ms, _ = per_video("conditions", "shutter/ms", "shutter")
 
-    reported = {}
-    for key in ("mean", "mode", "sd", "d10", "d50", "d90"):
-        reported[key] = average(found.get(("size data", key)), size_header, key)
+    # The instrument's averages: in one numpy call when all are finite numbers, else each
+    # on its own so that an error names its line.
+    averages = {key: average_cell(found.get(("size data", key)), size_header)
+                for key in ("mean", "mode", "sd", "d10", "d50", "d90")}
+    present = {key: cell for key, cell in averages.items() if cell is not None}
+    reported: dict[str, float | None] = dict.fromkeys(averages)
+    try:
+        numbers = np.array(list(present.values()), dtype=float)
+        if not np.isfinite(numbers).all():
+            raise ValueError
+        reported.update(zip(present, numbers.tolist(), strict=True))
+    except ValueError:
+        for key in averages:
+            reported[key] = average(found.get(("size data", key)), size_header, key)
 
     warnings = []
-    for (sec, key), row in found.items():
-        stated = row.cells[1: n_videos + 1]
+    for sec, row in warned:
         if sec == "concentration warnings":
+            stated = row.cells[1: n_videos + 1]
             bad = sorted({v for v in stated if v.lower() not in _OK_VALUES})
             if bad:
                 warnings.append(f"{row.cells[0]}: {', '.join(bad)}")
-        elif sec == "information" and key.startswith("errors"):
+        else:
+            stated = row.cells[1: n_videos + 1]
             bad = sorted({v for v in stated if v})
             if bad:
                 warnings.append(f"{row.cells[0]}: {', '.join(bad)}")
@@ -285,13 +380,14 @@ def _read_nanosight(file: str, lines: Sequence[str]) -> list[NTASample]:
         if values is None:
             return None
         finite = np.isfinite(values)
-        if finite.all():  # the same sum and division as nanmean, without its copy
-            return float(values.mean())
+        if finite.all():  # values.mean(): the same sum and division, without the wrapper
+            return float(np.add.reduce(values) / values.size)
         return float(np.nanmean(values)) if finite.any() else None
 
     def distinct(values: NDArray | None) -> tuple[float, ...]:
-        return () if values is None else tuple(sorted({float(v) for v in values
-                                                       if np.isfinite(v)}))
+        # A dozen values: a set in Python costs less than numpy calls on them.
+        return () if values is None else tuple(sorted(
+            {v for v in values.tolist() if math.isfinite(v)}))
 
     return [NTASample(
         file=file, record=1, sample_name=sample or Path(file).stem, instrument="nanosight",
@@ -315,12 +411,20 @@ def sniff(text: ExportText) -> bool:
     """The NTA title or "Created with NTA" at the top, or a ``[Size Data]`` section with a
     ``Bin centre (nm)`` table."""
     lines = text.lines
-    head = [ln.strip() for ln in lines[:40] if ln.strip()]
+    head = []  # the first five lines that are not blank (of the first 40)
+    for line in lines[:40]:
+        stripped = line.strip()
+        if stripped:
+            head.append(stripped)
+            if len(head) == 5:
+                break
     if head and (head[0].lower().startswith("nta experiment summary")
                  or any(ln.lower().startswith("created with nta") for ln in head[:5])):
         return True
     # The line tests need their words somewhere in the text: one search of the whole text
     # in C first, so that a long per-particle export is not walked line by line.
+    if "[" not in text.joined:  # no "[Size Data]": not a summary, and nothing is lowered
+        return False
     lowered = text.lowered
     return "bin centre (nm)" in lowered and "[size data]" in lowered and any(
         ln.lstrip().lower().startswith("bin centre (nm)") for ln in lines) and any(

@@ -9,11 +9,13 @@ these files state no analysed volume, so there is no concentration."""
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
-from operator import itemgetter, methodcaller
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from exoqc.errors import NTAFormatError
 from exoqc.features.exports import ExportText
@@ -34,6 +36,100 @@ _FALSE = {"false", "no", "0"}
 _EXPORT_SUFFIX = re.compile(r"[_ -]?(particledata|alltracks)$", re.IGNORECASE)
 
 
+def _exported_rows(body: Sequence[str], sep: str, n_columns: int, id_col: int,
+                   size_col: int, included_col: int | None
+                   ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
+    """(ids, sizes) and the inclusion flags of rows exactly as the instrument writes them,
+    or None for anything else (the careful path then reads the rows or names the bad one).
+
+    One loadtxt call in C reads every row, which proves it as wide as the header: the ids
+    and sizes as numbers (whole-number ids as integers, twice as fast, the same floats),
+    the inclusion flag (last, as exported) as text, every other cell as one byte it does
+    not look at. It reads a subset of what the careful path reads (no quotes around
+    numbers, no decimal commas, no blank rows, which it would skip: its row count must
+    match; the flag exactly ``True`` or ``False``), and a non-finite value is left to the
+    careful path's message."""
+    if not body or included_col not in (None, n_columns - 1):
+        return None
+    first_id = body[0].split(sep)[id_col: id_col + 1]
+    whole = bool(first_id) and first_id[0].isdigit()
+    types: list[Any] = ["S1"] * n_columns
+    if included_col is not None:
+        types[included_col] = "S6"  # "True"/"False" as exported; anything else is not
+    types[size_col] = np.float64
+    types[id_col] = np.int64 if whole else np.float64
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            table = np.loadtxt(body, delimiter=sep, comments=None, ndmin=1,
+                               dtype=np.dtype([(f"c{i}", t) for i, t in enumerate(types)]))
+    except (ValueError, UserWarning):
+        return None
+    values = np.column_stack([table[f"c{id_col}"], table[f"c{size_col}"]]).astype(float)
+    if values.shape[0] != len(body) or not np.isfinite(values).all():
+        return None
+    if included_col is None:
+        return values, np.ones(len(body), dtype=bool)
+    flags = table[f"c{included_col}"]
+    included = flags == b"True"
+    return (values, included) if (included | (flags == b"False")).all() else None
+
+
+def _unique(ids: NDArray[np.float64]) -> tuple[NDArray, NDArray, NDArray]:
+    """``np.unique(ids, return_index=True, return_inverse=True)``; for ids in order (as
+    exported: a track's frames together) in one pass instead of a sort."""
+    if ids.size < 2 or not (ids[1:] >= ids[:-1]).all():
+        return np.unique(ids, return_index=True, return_inverse=True)
+    new = np.empty(ids.size, dtype=bool)
+    new[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    return ids[first], first, np.cumsum(new) - 1
+
+
+def _careful_rows(file: str, body: Sequence[str], header_at: int, sep: str,
+                  header: list[str], id_col: int, size_col: int, included_col: int | None
+                  ) -> tuple[list[int], NDArray[np.float64], NDArray[np.bool_]]:
+    """The rows' lines, (ids, sizes) and inclusion flags, cell by cell: blank rows passed
+    over, a row of the wrong width, a cell that is not a number or a flag that is not
+    yes/no an error naming its line."""
+    wanted = [id_col, size_col] + ([included_col] if included_col is not None else [])
+    numbers = []
+    picked: list[list[str]] = []
+    for number, text in enumerate(body, start=header_at + 2):
+        if not text.strip(" \t" + sep):
+            continue
+        cells = text.split(sep)
+        if len(cells) != len(header):
+            raise NTAFormatError(file, f"row has {len(cells)} cells but the header has "
+                                 f"{len(header)}: expected one value per column", line=number)
+        numbers.append(number)
+        picked.append([cells[i].strip().strip('"') for i in wanted])
+    if not picked:
+        raise NTAFormatError(file, "header but no particle rows (file truncated?)",
+                             line=header_at + 1)
+    columns = [list(column) for column in zip(*picked, strict=True)]
+    try:
+        values = np.array(columns[:2], dtype=float).T
+        if not np.isfinite(values).all():
+            raise ValueError
+    except ValueError:
+        values = np.array([to_floats(file, list(pair), sep, "particle row", line,
+                                     names=[header[id_col], header[size_col]])
+                           for line, pair in zip(numbers, zip(*columns[:2], strict=True),
+                                                 strict=True)])
+    if included_col is None:
+        return numbers, values, np.ones(len(numbers), dtype=bool)
+    flags = list(map(str.lower, columns[2]))
+    if not set(flags) <= _TRUE | _FALSE:
+        i = next(k for k, f in enumerate(flags) if f not in _TRUE and f not in _FALSE)
+        raise NTAFormatError(file, f"{quoted(columns[2][i])} is not a yes/no flag: "
+                             "expected True or False", line=numbers[i],
+                             column=header[included_col])
+    return numbers, values, np.fromiter(map(_TRUE.__contains__, flags), dtype=bool,
+                                        count=len(flags))
+
+
 def _read_nanosight_particles(file: str, lines: Sequence[str]) -> list[NTASample]:
     """A NanoSight ``..._ParticleData.csv`` (one row per particle) or ``..._AllTracks.csv``
     (one row per particle and frame) export of one video: the sizes of the particles the
@@ -51,61 +147,26 @@ def _read_nanosight_particles(file: str, lines: Sequence[str]) -> list[NTASample
     id_col, size_col = names.index(_PARTICLE_ID), names.index(_PARTICLE_SIZE)
     included_col = names.index(_PARTICLE_INCLUDED) if _PARTICLE_INCLUDED in names else None
     per_frame = _PARTICLE_FRAME in names
-    # Only the needed cells are cleaned: an AllTracks export has ~10⁵ rows of 8 cells.
-    wanted = [id_col, size_col] + ([included_col] if included_col is not None else [])
-    body = lines[header_at + 1:]
-    split = list(map(methodcaller("split", sep), body))
-    columns: list[list[str]]
-    if split and set(map(len, split)) == {len(names)} and \
-            "" not in map(methodcaller("strip", " \t" + sep), body):
-        # Every row complete, none blank (as exported): each column cleaned by map in C,
-        # since a Python loop over the ~10⁵ cells of an AllTracks export dominates its cost.
-        numbers = list(range(header_at + 2, len(lines) + 1))
-        columns = [list(map(methodcaller("strip", '"'), map(str.strip, map(itemgetter(i),
-                                                                           split))))
-                   for i in wanted]
+    # Only the needed cells are read: an AllTracks export has ~10⁵ rows of 8 cells.
+    end = len(lines)
+    while end > header_at + 1 and not lines[end - 1].strip(" \t" + sep):
+        end -= 1  # blank lines at the end are no rows (the careful path skips them too)
+    body = lines[header_at + 1: end]
+    fast = _exported_rows(body, sep, len(names), id_col, size_col, included_col)
+    numbers: Sequence[int]
+    if fast is not None:
+        numbers = range(header_at + 2, header_at + 2 + len(body))
+        values, included = fast
     else:
-        numbers = []
-        picked: list[list[str]] = []
-        for number, cells in enumerate(split, start=header_at + 2):
-            if not lines[number - 1].strip(" \t" + sep):
-                continue
-            if len(cells) != len(names):
-                raise NTAFormatError(file, f"row has {len(cells)} cells but the header has "
-                                     f"{len(names)}: expected one value per column",
-                                     line=number)
-            numbers.append(number)
-            picked.append([cells[i].strip().strip('"') for i in wanted])
-        if not picked:
-            raise NTAFormatError(file, "header but no particle rows (file truncated?)",
-                                 line=header_at + 1)
-        columns = [list(column) for column in zip(*picked, strict=True)]
-    try:
-        values = np.array(columns[:2], dtype=float).T
-        if not np.isfinite(values).all():
-            raise ValueError
-    except ValueError:
-        values = np.array([to_floats(file, list(pair), sep, "particle row", line,
-                                   names=[header[id_col], header[size_col]])
-                           for line, pair in zip(numbers, zip(*columns[:2], strict=True),
-                                                 strict=True)])
+        numbers, values, included = _careful_rows(file, body, header_at, sep, header,
+                                                  id_col, size_col, included_col)
     ids, sizes = values[:, 0], values[:, 1]
     bad = (ids < 0) | (ids != np.floor(ids))
     if bad.any():
         i = int(np.argmax(bad))
         raise NTAFormatError(file, f"Particle ID {ids[i]:g} is not a track number: expected "
                              "a whole number ≥ 0", line=numbers[i], column=header[id_col])
-    if included_col is None:
-        included = np.ones(len(ids), dtype=bool)
-    else:
-        flags = list(map(str.lower, columns[2]))
-        if not set(flags) <= _TRUE | _FALSE:
-            i = next(k for k, f in enumerate(flags) if f not in _TRUE and f not in _FALSE)
-            raise NTAFormatError(file, f"{quoted(columns[2][i])} is not a yes/no flag: "
-                                 "expected True or False", line=numbers[i],
-                                 column=header[included_col])
-        included = np.fromiter(map(_TRUE.__contains__, flags), dtype=bool, count=len(flags))
-    unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    unique, first, inverse = _unique(ids)
     if per_frame:
         # AllTracks repeats each particle on every frame of its track with the same size
         # and inclusion; a row that disagrees is not from one export.

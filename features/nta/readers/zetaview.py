@@ -30,6 +30,8 @@ from exoqc.features.nta.readers.record import NTAFormat, NTASample
 from exoqc.tables import quoted, sniff_delimiter
 
 _ZETAVIEW_HEADER = re.compile(r"^size\s*/\s*nm\s*[\t;,]\s*number\b", re.IGNORECASE)
+_ZETAVIEW_WORDS = re.compile(r"/\s*nm\s*[\t;,]\s*number", re.IGNORECASE)
+"""What any line :data:`_ZETAVIEW_HEADER` matches holds, from its "/" on."""
 _FIRST_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 # Header keys exoqc uses (lower case, colons stripped) → field.
 _ZETAVIEW_KEYS = {
@@ -136,8 +138,13 @@ def _read_zetaview(file: str, lines: Sequence[str]) -> list[NTASample]:
 
 def sniff(text: ExportText) -> bool:
     """A ``Size / nm``, ``Number`` table header."""
-    return "number" in text.lowered and any(_ZETAVIEW_HEADER.match(ln.strip())
-                                            for ln in text.lines)
+    # The header's own words are looked for in the whole text first, at each "/" (found by
+    # str.find in C; a long per-particle export holds a few), before every line is tried.
+    joined = text.joined
+    at = joined.find("/")
+    while at >= 0 and not _ZETAVIEW_WORDS.match(joined, at):
+        at = joined.find("/", at + 1)
+    return at >= 0 and any(_ZETAVIEW_HEADER.match(ln.strip()) for ln in text.lines)
 
 
 FORMAT = NTAFormat("zetaview", sniff, _read_zetaview)
