@@ -150,10 +150,19 @@ def _resolve_instrument_files(
             parts: tuple[str | Place, ...] = (
                 f"{what} file {quoted(name)} is outside the dataset folder: expected a "
                 "path relative to ", Place(str(root)), ", inside it")
-        elif not (root / relative).is_file():
+        elif not _is_file(root / relative):
             parts = (f"{what} file {quoted(name)} not found: expected a path relative to ",
                      Place(str(root)))
         else:
             continue
         problems.append(Problem.of(PREPS_FILE, *parts, line=line_of[prep_id], column=column,
                                    prep_id=prep_id))
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name the system cannot look up (too long, say) is
+    not one, and is reported as not found like any other wrong name."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False

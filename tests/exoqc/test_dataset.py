@@ -242,3 +242,14 @@ def test_blank_lines_do_not_shift_line_numbers(tmp_path):
     preps = "prep_id,particles_per_ml\nP1,1e10\n\nP2,abc\n"
     dataset = load_dataset(write_folder(tmp_path, preps=preps), errors="collect")
     assert "preps.csv, line 4" in only_problem(dataset, "P2")
+
+
+def test_a_dls_file_name_the_system_cannot_look_up_fails_only_that_prep(tmp_path):
+    # Longer than any file name may be (255 bytes on common file systems): the lookup
+    # itself fails (OSError), which is the same input error as a name that is not there.
+    name = "dls/" + "x" * 300 + ".csv"
+    root = write_folder(tmp_path, preps=PREPS + f"P4,B3,uc,,,{name},,,,,\n")
+    dataset = load_dataset(root, errors="collect")
+    message = only_problem(dataset, "P4")
+    assert "line 5" in message and "column 'dls_file'" in message and "not found" in message
+    assert set(dataset.errors) == {"P4"}
