@@ -234,7 +234,7 @@ def figure(rows: list, path: Path) -> None:
             curve = part[part["method"] == method].groupby("n")["score"].mean()
             ax.plot(curve.index, curve.to_numpy(), marker="o", label=method)
         ceil = part.loc[part["method"] == "ceiling", "score"].mean()
-        ax.axhline(ceil, color="grey", linestyle="--", label="ceiling (the lab's own, 1,000+)")
+        ax.axhline(ceil, color="grey", linestyle="--", label="ceiling (trained on the lab's own)")
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_xticks(sorted(part.loc[part["n"] > 0, "n"].unique()))
