@@ -93,7 +93,7 @@ def decide(probabilities: Mapping[str, np.ndarray], models: Mapping[str, ModelSp
     n = len(in_domain)
     sets: dict[str, np.ndarray | None] = {}
     written: dict[str, list[str]] = {}
-    forced: dict[str, dict[str, str]] = {}
+    forced: dict[str, dict[str, tuple[int, str]]] = {}
     for target in TARGETS:
         model = models.get(target)
         forced[target] = {}
@@ -119,20 +119,33 @@ def decide(probabilities: Mapping[str, np.ndarray], models: Mapping[str, ModelSp
 
 
 def _always_included(calibration: ConformalCalibration, classes: tuple[str, ...],
-                     alpha: float) -> dict[str, str]:
-    """Why each class that no set can exclude at α is in every set (too few calibration
-    batches: a finite set needs at least 1/α − 1 of them)."""
-    units = "batches" if calibration.unit == BATCH else "preparations"
-    return {c: (f"{c} cannot be excluded at α={alpha:g}: calibrated on {n} {units}, fewer "
-                f"than the {1 / alpha - 1:.3g} needed")
+                     alpha: float) -> dict[str, tuple[int, str]]:
+    """Each class that no set can exclude at α (too few calibration batches: a finite set
+    needs at least 1/α − 1 of them), with its number of calibration units and their name."""
+    units = "batch" if calibration.unit == BATCH else "preparation"
+    return {c: (n, units)
             for c, n, always in zip(classes, calibration.n_units_per_class,
                                     calibration.always_included(alpha), strict=True)
             if always}
 
 
+def _forced_note(kept: list[tuple[str, int, str]], alpha: float) -> list[str]:
+    """One note for the classes in the sets only because they cannot be excluded."""
+    if not kept:
+        return []
+
+    def counted(n: float, unit: str) -> str:
+        return f"{n:.3g} {unit}{'' if n == 1 else ('es' if unit == 'batch' else 's')}"
+
+    need = counted(1 / alpha - 1, kept[0][2])
+    return [f"in every set at α={alpha:g} for too few calibration data ({need} needed): "
+            + ", ".join(f"{c} {counted(n, unit)}" for c, n, unit in kept)]
+
+
 def _decide_one(i: int, sets: Mapping[str, np.ndarray | None],
                 models: Mapping[str, ModelSpec], in_domain: bool, attributes: pd.Series,
-                spec: Spec, forced: Mapping[str, Mapping[str, str]]) -> tuple[str, str]:
+                spec: Spec, forced: Mapping[str, Mapping[str, tuple[int, str]]]
+                ) -> tuple[str, str]:
     decision, reason, notes = _decide_with_notes(i, sets, models, in_domain, attributes,
                                                  spec, forced)
     return decision, "; ".join([reason, *notes])
@@ -141,7 +154,7 @@ def _decide_one(i: int, sets: Mapping[str, np.ndarray | None],
 def _decide_with_notes(i: int, sets: Mapping[str, np.ndarray | None],
                        models: Mapping[str, ModelSpec], in_domain: bool,
                        attributes: pd.Series, spec: Spec,
-                       forced: Mapping[str, Mapping[str, str]]
+                       forced: Mapping[str, Mapping[str, tuple[int, str]]]
                        ) -> tuple[str, str, list[str]]:
     """The decision, its reason, and why classes that cannot be excluded are in the
     sets the decision rests on (none when the sets played no part)."""
@@ -160,7 +173,8 @@ def _decide_with_notes(i: int, sets: Mapping[str, np.ndarray | None],
     if not in_domain:
         return "assay", ("outside the training domain (see domain_note): never released "
                          "automatically"), []
-    words, notes = [], []
+    words: list[str] = []
+    kept: list[tuple[str, int, str]] = []
     any_empty, any_rejected, all_accepted = False, False, True
     for target in TARGETS:
         if target not in models:
@@ -174,7 +188,7 @@ def _decide_with_notes(i: int, sets: Mapping[str, np.ndarray | None],
         classes = [c for c, keep in zip(models[target].classes, members[i], strict=True)
                    if keep]
         accepted = [c for c in classes if c in _accepted(spec, target)]
-        notes += [forced[target][c] for c in classes if c in forced[target]]
+        kept += [(c, *forced[target][c]) for c in classes if c in forced[target]]
         if not classes:
             any_empty = True
             words.append(f"no {target} class is plausible at α={alpha:g} (empty set: unlike "
@@ -191,6 +205,7 @@ def _decide_with_notes(i: int, sets: Mapping[str, np.ndarray | None],
                          f"{', '.join(unaccepted)}, not acceptable")
         else:
             words.append(f"{target} set {{{', '.join(classes)}}} acceptable")
+    notes = _forced_note(kept, alpha)
     if any_rejected:
         return "reject", "; ".join(w for w in words if "no acceptable" in w), notes
     if any_empty:
