@@ -109,10 +109,10 @@ def decide(probabilities: Mapping[str, np.ndarray], models: Mapping[str, ModelSp
     decisions, reasons = [], []
     for i in range(n):
         row = attributes.iloc[i] if spec.limits else pd.Series(dtype=float)
-        decision, reason = _decide_one(i, sets, models, bool(in_domain.iloc[i]), row, spec,
-                                       forced)
+        decision, reason, notes = _decide_one(i, sets, models, bool(in_domain.iloc[i]), row,
+                                              spec, forced)
         decisions.append(decision)
-        reasons.append(reason)
+        reasons.append("; ".join([reason, *notes]))
     return pd.DataFrame({"purity_set": written["purity"], "potency_set": written["potency"],
                          "decision": decisions, "decision_reason": reasons},
                         index=in_domain.index)
@@ -145,17 +145,7 @@ def _forced_note(kept: list[tuple[str, int, str]], alpha: float) -> list[str]:
 def _decide_one(i: int, sets: Mapping[str, np.ndarray | None],
                 models: Mapping[str, ModelSpec], in_domain: bool, attributes: pd.Series,
                 spec: Spec, forced: Mapping[str, Mapping[str, tuple[int, str]]]
-                ) -> tuple[str, str]:
-    decision, reason, notes = _decide_with_notes(i, sets, models, in_domain, attributes,
-                                                 spec, forced)
-    return decision, "; ".join([reason, *notes])
-
-
-def _decide_with_notes(i: int, sets: Mapping[str, np.ndarray | None],
-                       models: Mapping[str, ModelSpec], in_domain: bool,
-                       attributes: pd.Series, spec: Spec,
-                       forced: Mapping[str, Mapping[str, tuple[int, str]]]
-                       ) -> tuple[str, str, list[str]]:
+                ) -> tuple[str, str, list[str]]:
     """The decision, its reason, and why classes that cannot be excluded are in the
     sets the decision rests on (none when the sets played no part)."""
     alpha = spec.release.alpha
