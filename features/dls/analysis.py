@@ -260,7 +260,7 @@ def analyze_record(
         return _from_distribution(record, common, scattering_args)
     z_average, pdi = record.reported_z_average_nm, record.reported_pdi
     flags = raised_flags(intercept=record.reported_intercept, pdi=pdi,
-                   count_rate_kcps=record.count_rate_kcps)
+                         count_rate_kcps=record.count_rate_kcps)
     return DLSResult(source="summary", z_average_nm=z_average, pdi=pdi,
                      intercept=record.reported_intercept, flags=flags, **common)
 
@@ -369,7 +369,7 @@ def _from_distribution(record: DLSRecord, common: _Common,
     peaks = tuple(find_size_peaks(diameters, intensity))
     large_share = float(shares_between(diameters, intensity, [LARGE_PARTICLE_NM])[1])
     flags = raised_flags(intercept=None, pdi=pdi, count_rate_kcps=record.count_rate_kcps,
-                   peaks=peaks, large_share=large_share)
+                         peaks=peaks, large_share=large_share)
     return DLSResult(
         source="distribution",
         z_average_nm=z_average,
